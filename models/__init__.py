@@ -1,0 +1,1 @@
+"""framescribe models: Keras models, bundles, datasets, training, evaluation, export, pipeline."""

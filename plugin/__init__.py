@@ -1,0 +1,1 @@
+"""framescribe client: SDK, video readers, subtitle writers, CLI (imports without TensorFlow)."""

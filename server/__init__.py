@@ -1,0 +1,1 @@
+"""gRPC serving for framescribe: servicers, dynamic batcher, per-stream state."""
