@@ -1,0 +1,104 @@
+"""CaptionDecoder: LSTM with soft attention over a segment's frame features.
+
+S2VT / SA-LSTM lineage: a bidirectional LSTM reads the frame features (so each frame's
+annotation sees its neighbours, which is where motion lives), then an LSTM decoder emits one
+word per step, attending over the annotations (Bahdanau attention).
+
+Exposed as `init(features)` and `step(tokens, state)` so a server can batch decoding across
+clips; `call((features, input_tokens))` is the teacher-forcing training graph built from the
+same two functions.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="framescribe")
+class CaptionDecoder(keras.Model):
+    """features (batch, frames, feature_dim) -> word logits.
+
+    State between steps is a dict of tensors, all with the batch first:
+    h, c (batch, units); context (batch, frames, units); keys (batch, frames, attention_units).
+    """
+
+    STATE_KEYS = ("h", "c", "context", "keys")
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        feature_dim: int,
+        units: int = 256,
+        embedding_dim: int = 64,
+        attention_units: int = 128,
+        dropout: float = 0.1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.feature_dim = feature_dim
+        self.units = units
+        self.embedding_dim = embedding_dim
+        self.attention_units = attention_units
+        self.dropout_rate = dropout
+        self.input_projection = keras.layers.Dense(units, activation="relu")
+        self.frame_reader = keras.layers.Bidirectional(
+            keras.layers.LSTM(units // 2, return_sequences=True), merge_mode="concat"
+        )
+        self.init_h = keras.layers.Dense(units, activation="tanh")
+        self.init_c = keras.layers.Dense(units)
+        self.key_projection = keras.layers.Dense(attention_units, use_bias=False)
+        self.query_projection = keras.layers.Dense(attention_units)
+        self.attention_score = keras.layers.Dense(1, use_bias=False)
+        self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim)
+        self.cell = keras.layers.LSTMCell(units)
+        self.dropout = keras.layers.Dropout(dropout)
+        self.output_layer = keras.layers.Dense(vocabulary_size)
+        features = ops.zeros((1, 2, feature_dim))
+        self((features, ops.zeros((1, 1), dtype="int32")))  # create weights
+
+    def init(self, features, training=False) -> dict:
+        """Decoder state for a batch of segments; features (batch, frames, feature_dim)."""
+        x = self.input_projection(features)
+        context = self.frame_reader(x, training=training)
+        summary = ops.mean(context, axis=1)
+        return {
+            "h": self.init_h(summary),
+            "c": self.init_c(summary),
+            "context": context,
+            "keys": self.key_projection(context),
+        }
+
+    def step(self, tokens, state: dict, training=False):
+        """One word: tokens (batch,) -> (logits (batch, V), state, attention (batch, frames))."""
+        query = self.query_projection(state["h"])[:, None, :]
+        scores = self.attention_score(ops.tanh(state["keys"] + query))[..., 0]
+        attention = ops.softmax(scores, axis=-1)
+        attended = ops.sum(attention[..., None] * state["context"], axis=1)
+        x = ops.concatenate([self.embedding(tokens), attended], axis=-1)
+        h, (h, c) = self.cell(x, [state["h"], state["c"]], training=training)
+        out = self.dropout(ops.concatenate([h, attended], axis=-1), training=training)
+        logits = self.output_layer(out)
+        new_state = {"h": h, "c": c, "context": state["context"], "keys": state["keys"]}
+        return logits, new_state, attention
+
+    def call(self, inputs, training=False):
+        """Teacher forcing: (features, input tokens (batch, length)) -> (batch, length, V)."""
+        features, input_tokens = inputs
+        state = self.init(features, training=training)
+        logits = []
+        for t in range(input_tokens.shape[1]):
+            step_logits, state, _ = self.step(input_tokens[:, t], state, training=training)
+            logits.append(step_logits)
+        return ops.stack(logits, axis=1)
+
+    def get_config(self) -> dict:
+        return {
+            "vocabulary_size": self.vocabulary_size,
+            "feature_dim": self.feature_dim,
+            "units": self.units,
+            "embedding_dim": self.embedding_dim,
+            "attention_units": self.attention_units,
+            "dropout": self.dropout_rate,
+        }

@@ -1,0 +1,314 @@
+"""Model bundles: one directory per released model set.
+
+Layout: `manifest.json` (format version, models with their configs, files and SHA-256 sums,
+input size, frame rate, vocabulary and label files, training config, metrics) plus the Keras
+weight files, vocabulary.txt and gesture_labels.txt. Reading the manifest needs no TensorFlow;
+`load_tensorflow_runtime` builds the models. Every problem is reported as a BundleError that
+names the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .caption_vocabulary import CaptionVocabulary
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ENCODER_FILE = "frame_encoder.weights.h5"
+DECODER_FILE = "caption_decoder.weights.h5"
+CLASSIFIER_FILE = "gesture_classifier.weights.h5"
+VOCABULARY_FILE = "vocabulary.txt"
+LABELS_FILE = "gesture_labels.txt"
+
+
+class BundleError(ValueError):
+    """A bundle is missing a file, or a file is corrupt or does not match the manifest."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of a bundle: its weights file, constructor config and version."""
+
+    file: str
+    config: dict[str, Any]
+    version: str = "1"
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class BundleManifest:
+    name: str
+    version: str
+    frame_rate: float  # frames per second the models were trained at
+    caption_segment_frames: int  # frames per caption segment
+    encoder: ModelEntry
+    caption_decoder: ModelEntry | None = None
+    gesture_classifier: ModelEntry | None = None
+    caption_max_length: int = 20
+    gesture_event_options: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def input_size(self) -> int:
+        return int(self.encoder.config["input_size"])
+
+    @property
+    def backbone(self) -> str:
+        return str(self.encoder.config["backbone"])
+
+    def to_json(self) -> dict[str, Any]:
+        def entry(e: ModelEntry | None):
+            return None if e is None else e.__dict__.copy()
+
+        return {
+            "format_version": self.format_version,
+            "name": self.name,
+            "version": self.version,
+            "frame_rate": self.frame_rate,
+            "input_size": self.input_size,
+            "backbone": self.backbone,
+            "caption_segment_frames": self.caption_segment_frames,
+            "caption_max_length": self.caption_max_length,
+            "vocabulary_file": VOCABULARY_FILE if self.caption_decoder else None,
+            "labels_file": LABELS_FILE if self.gesture_classifier else None,
+            "encoder": entry(self.encoder),
+            "caption_decoder": entry(self.caption_decoder),
+            "gesture_classifier": entry(self.gesture_classifier),
+            "gesture_event_options": self.gesture_event_options,
+            "training": self.training,
+            "metrics": self.metrics,
+        }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _entry(raw: Any, key: str, path: Path) -> ModelEntry | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("config"), dict) or "file" not in raw:
+        raise BundleError(f"{path}: '{key}' must be an object with 'file' and 'config'")
+    return ModelEntry(
+        file=str(raw["file"]),
+        config=raw["config"],
+        version=str(raw.get("version", "1")),
+        sha256=str(raw.get("sha256", "")),
+    )
+
+
+def read_manifest(directory: str | os.PathLike) -> BundleManifest:
+    """Parse and check manifest.json; BundleError naming the file on any problem."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not directory.is_dir():
+        raise BundleError(f"bundle directory not found: {directory}")
+    if not path.is_file():
+        raise BundleError(f"{path}: missing (not a model bundle?)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BundleError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(raw, dict):
+        raise BundleError(f"{path}: expected a JSON object")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise BundleError(
+            f"{path}: format_version {raw.get('format_version')!r} is not supported "
+            f"(this framescribe reads {FORMAT_VERSION})"
+        )
+    try:
+        manifest = BundleManifest(
+            name=str(raw["name"]),
+            version=str(raw["version"]),
+            frame_rate=float(raw["frame_rate"]),
+            caption_segment_frames=int(raw["caption_segment_frames"]),
+            encoder=_entry(raw["encoder"], "encoder", path),
+            caption_decoder=_entry(raw.get("caption_decoder"), "caption_decoder", path),
+            gesture_classifier=_entry(raw.get("gesture_classifier"), "gesture_classifier", path),
+            caption_max_length=int(raw.get("caption_max_length", 20)),
+            gesture_event_options=dict(raw.get("gesture_event_options") or {}),
+            training=dict(raw.get("training") or {}),
+            metrics=dict(raw.get("metrics") or {}),
+        )
+    except KeyError as error:
+        raise BundleError(f"{path}: missing required key {error}") from None
+    except (TypeError, ValueError) as error:
+        raise BundleError(f"{path}: bad value ({error})") from None
+    if manifest.encoder is None:
+        raise BundleError(f"{path}: 'encoder' is required")
+    if manifest.caption_decoder is None and manifest.gesture_classifier is None:
+        raise BundleError(f"{path}: needs a caption_decoder, a gesture_classifier, or both")
+    if manifest.frame_rate <= 0 or manifest.caption_segment_frames < 1:
+        raise BundleError(f"{path}: frame_rate and caption_segment_frames must be positive")
+    _check_files(directory, manifest)
+    return manifest
+
+
+def _check_files(directory: Path, manifest: BundleManifest) -> None:
+    for entry in (manifest.encoder, manifest.caption_decoder, manifest.gesture_classifier):
+        if entry is None:
+            continue
+        file = directory / entry.file
+        if not file.is_file():
+            raise BundleError(f"{file}: missing (listed in {MANIFEST})")
+        if entry.sha256 and _sha256(file) != entry.sha256:
+            raise BundleError(f"{file}: corrupt (SHA-256 differs from {MANIFEST})")
+    if manifest.caption_decoder is not None:
+        vocabulary = load_vocabulary(directory)
+        expected = manifest.caption_decoder.config.get("vocabulary_size")
+        if len(vocabulary) != expected:
+            raise BundleError(
+                f"{directory / VOCABULARY_FILE}: has {len(vocabulary)} words, "
+                f"the caption decoder expects {expected}"
+            )
+    if manifest.gesture_classifier is not None:
+        labels = load_labels(directory)
+        expected = manifest.gesture_classifier.config.get("num_labels")
+        if len(labels) != expected:
+            raise BundleError(
+                f"{directory / LABELS_FILE}: has {len(labels)} labels, "
+                f"the gesture classifier expects {expected}"
+            )
+
+
+def load_vocabulary(directory: str | os.PathLike) -> CaptionVocabulary:
+    path = Path(directory) / VOCABULARY_FILE
+    if not path.is_file():
+        raise BundleError(f"{path}: missing")
+    try:
+        return CaptionVocabulary.load(path)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BundleError(str(error)) from None
+
+
+def load_labels(directory: str | os.PathLike) -> tuple[str, ...]:
+    path = Path(directory) / LABELS_FILE
+    if not path.is_file():
+        raise BundleError(f"{path}: missing")
+    try:
+        labels = tuple(line.strip() for line in path.read_text("utf-8").splitlines())
+    except UnicodeDecodeError as error:
+        raise BundleError(f"{path}: not UTF-8 text ({error})") from None
+    labels = tuple(label for label in labels if label)
+    if len(set(labels)) != len(labels):
+        raise BundleError(f"{path}: duplicate labels")
+    return labels
+
+
+def load_tensorflow_runtime(directory: str | os.PathLike):
+    """(manifest, TensorFlowRuntime) for the bundle; BundleError naming the bad file."""
+    from .caption_decoder import CaptionDecoder
+    from .frame_encoder import FrameEncoder
+    from .gesture_classifier import GestureClassifier
+    from .tf_runtime import TensorFlowRuntime
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    encoder = _load_model(directory, manifest.encoder, FrameEncoder)
+    decoder = classifier = None
+    if manifest.caption_decoder is not None:
+        decoder = _load_model(directory, manifest.caption_decoder, CaptionDecoder)
+    if manifest.gesture_classifier is not None:
+        classifier = _load_model(directory, manifest.gesture_classifier, GestureClassifier)
+    feature_dim = encoder.output_dim
+    for entry, key in ((manifest.caption_decoder, "feature_dim"),
+                       (manifest.gesture_classifier, "input_dim")):
+        if entry is not None and entry.config.get(key) != feature_dim:
+            raise BundleError(
+                f"{directory / MANIFEST}: {entry.file} expects {key}={entry.config.get(key)}, "
+                f"the encoder gives {feature_dim}"
+            )
+    return manifest, TensorFlowRuntime(encoder, decoder, classifier)
+
+
+def _load_model(directory: Path, entry: ModelEntry, model_class):
+    file = directory / entry.file
+    try:
+        model = model_class(**entry.config)
+    except (TypeError, ValueError) as error:
+        raise BundleError(f"{directory / MANIFEST}: bad config for {entry.file}: {error}") from None
+    try:
+        model.load_weights(file)
+    except Exception as error:  # h5py/keras raise many types for corrupt or mismatched files
+        message = str(error).splitlines()[0][:200]
+        raise BundleError(f"{file}: cannot load weights ({message})") from None
+    return model
+
+
+def save_bundle(
+    directory: str | os.PathLike,
+    manifest: BundleManifest,
+    *,
+    encoder,
+    caption_decoder=None,
+    vocabulary: CaptionVocabulary | None = None,
+    gesture_classifier=None,
+    labels: tuple[str, ...] | None = None,
+) -> BundleManifest:
+    """Write a complete bundle atomically (temp dir, then rename). Returns the final manifest."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        entries = {}
+        for key, model, file in (
+            ("encoder", encoder, ENCODER_FILE),
+            ("caption_decoder", caption_decoder, DECODER_FILE),
+            ("gesture_classifier", gesture_classifier, CLASSIFIER_FILE),
+        ):
+            if model is None:
+                entries[key] = None
+                continue
+            model.save_weights(staging / file)
+            old = getattr(manifest, key)
+            entries[key] = ModelEntry(
+                file=file,
+                config=model.get_config(),
+                version=old.version if old else "1",
+                sha256=_sha256(staging / file),
+            )
+        if caption_decoder is not None:
+            vocabulary.save(staging / VOCABULARY_FILE)
+        if gesture_classifier is not None:
+            (staging / LABELS_FILE).write_text("\n".join(labels) + "\n", encoding="utf-8")
+        from dataclasses import replace
+
+        final = replace(manifest, **entries)
+        (staging / MANIFEST).write_text(json.dumps(final.to_json(), indent=2) + "\n", "utf-8")
+        read_manifest(staging)  # never publish a bundle we cannot read back
+        if directory.exists():
+            backup = directory.with_name(f".{directory.name}-old")
+            shutil.rmtree(backup, ignore_errors=True)
+            directory.rename(backup)
+            staging.rename(directory)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            staging.rename(directory)
+        return final
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def update_metrics(directory: str | os.PathLike, benchmark: str, metrics: dict) -> None:
+    """Record evaluation results for `benchmark` in the bundle's manifest (atomic rewrite)."""
+    path = Path(directory) / MANIFEST
+    raw = json.loads(path.read_text("utf-8"))
+    raw.setdefault("metrics", {})[benchmark] = metrics
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        f.write(json.dumps(raw, indent=2) + "\n")
+    os.replace(f.name, path)

@@ -1,0 +1,100 @@
+"""Reading video frames with OpenCV, sampled to a model's frame rate, and fitting them to it.
+
+Any resolution and codec OpenCV reads works. Frames come out as RGB uint8 with a timestamp
+in seconds. Unreadable, missing or empty videos raise VideoError with a message naming the
+file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MAX_FRAME_SIDE = 16384  # pixels; larger frames are rejected rather than resized
+
+
+class VideoError(ValueError):
+    """A video or frame cannot be used (missing, unreadable, empty, bad shape)."""
+
+
+@dataclass(frozen=True)
+class TimedFrame:
+    timestamp: float  # seconds from the start of the video
+    image: np.ndarray  # (height, width, 3) uint8 RGB
+
+
+def check_frame(image: np.ndarray) -> np.ndarray:
+    """Validate one frame and return it as (h, w, 3) uint8 RGB (grey frames are expanded)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise VideoError(f"frames must be uint8, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise VideoError(f"frames must be (height, width, 3) RGB, got shape {image.shape}")
+    height, width = image.shape[:2]
+    if not (1 <= height <= MAX_FRAME_SIDE and 1 <= width <= MAX_FRAME_SIDE):
+        raise VideoError(f"frame size {width}x{height} is outside 1-{MAX_FRAME_SIDE} pixels")
+    return image
+
+
+def fit_frame(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize a frame of any shape to the encoder's (size, size, 3) input."""
+    image = check_frame(image)
+    if image.shape[:2] == (size, size):
+        return image
+    shrinking = image.shape[0] > size and image.shape[1] > size
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interpolation)
+
+
+def sample_frames(frames: Iterable[TimedFrame], frame_rate: float) -> Iterator[TimedFrame]:
+    """Keep one frame per 1/frame_rate seconds; timestamps must not decrease."""
+    period = 1.0 / frame_rate
+    next_time = None
+    last = -np.inf
+    for frame in frames:
+        if frame.timestamp < last:
+            raise VideoError(
+                f"timestamps must not decrease: {frame.timestamp:.3f}s after {last:.3f}s"
+            )
+        last = frame.timestamp
+        if next_time is None:
+            next_time = frame.timestamp
+        if frame.timestamp + 1e-6 >= next_time:
+            yield frame
+            # Skip ahead whole periods so a slow source does not cause bursts.
+            steps = max(1, int(np.floor((frame.timestamp - next_time) / period + 1e-6)) + 1)
+            next_time += steps * period
+
+
+def read_video(path: str | os.PathLike) -> Iterator[TimedFrame]:
+    """All frames of a video file, decoded by OpenCV, as RGB with timestamps in seconds."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise VideoError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            raise VideoError(f"{path}: cannot open video (not a video, or a codec OpenCV lacks)")
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        fps = fps if fps and np.isfinite(fps) and fps > 0 else 25.0
+        index = 0
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            yield TimedFrame(index / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            index += 1
+        if index == 0:
+            raise VideoError(f"{path}: no decodable frames")
+    finally:
+        capture.release()

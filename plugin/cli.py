@@ -1,0 +1,267 @@
+"""The `framescribe` command: annotate videos, train and evaluate models, look at the data.
+
+Model code (TensorFlow) is imported only by the subcommands that need it, so `--help` is
+instant and the client install works without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+def default_bundle() -> str:
+    """The shipped demo bundle (inside the installed package)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("framescribe.models")
+    if spec is None or not spec.submodule_search_locations:
+        return "models/bundles/demo"
+    return str(Path(list(spec.submodule_search_locations)[0]) / "bundles" / "demo")
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# -- annotate ------------------------------------------------------------------------------
+def _annotate(args) -> int:
+    _quiet_tensorflow()
+    from framescribe.models.caption_search import DecodingOptions
+    from framescribe.models.pipeline import Pipeline, PipelineOptions
+
+    pipeline = Pipeline.from_bundle(args.bundle)
+    tasks = tuple(args.tasks.split(","))
+    segment = args.segment_seconds
+    segment_frames = None if segment is None else max(
+        2, round(segment * pipeline.manifest.frame_rate))
+    options = PipelineOptions(tasks=tasks, segment_frames=segment_frames,
+                              decoding=DecodingOptions(beam_size=args.beam_size))
+    result = pipeline.annotate(args.video, options)
+    if args.format == "json":
+        text = json.dumps(_annotation_json(args.video, result), indent=2) + "\n"
+    elif args.format in ("vtt", "srt"):
+        from framescribe.plugin.subtitles import get_writer
+
+        cues = [_Cue(c.start, c.end, c.text) for c in result.captions]
+        cues += [_Cue(g.start, g.end, f"[gesture: {g.label} {g.confidence:.2f}]")
+                 for g in result.gestures]
+        text = get_writer(args.format).to_string(sorted(cues, key=lambda c: c.start))
+    else:
+        text = _annotation_text(result)
+    if args.output:
+        from framescribe.plugin.atomic_files import write_atomically
+
+        write_atomically(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+class _Cue:
+    def __init__(self, start: float, end: float, text: str):
+        self.start, self.end, self.text = start, end, text
+
+
+def _annotation_json(video, result) -> dict:
+    return {
+        "video": str(video),
+        "frames": result.frames,
+        "duration": round(result.duration, 3),
+        "captions": [{"start": round(c.start, 3), "end": round(c.end, 3), "text": c.text}
+                     for c in result.captions],
+        "gestures": [{"label": g.label, "start": round(g.start, 3), "end": round(g.end, 3),
+                      "confidence": round(g.confidence, 4)} for g in result.gestures],
+    }
+
+
+def _annotation_text(result) -> str:
+    lines = [f"{result.frames} frames, {result.duration:.2f} s"]
+    for c in result.captions:
+        lines.append(f"[{c.start:7.2f} -> {c.end:7.2f}] caption: {c.text}")
+    for g in result.gestures:
+        lines.append(f"[{g.start:7.2f} -> {g.end:7.2f}] gesture: {g.label} ({g.confidence:.2f})")
+    if not result.gestures:
+        lines.append("(no gesture events)")
+    return "\n".join(lines) + "\n"
+
+
+# -- eval ----------------------------------------------------------------------------------
+def _eval(args) -> int:
+    _quiet_tensorflow()
+    from framescribe.models.evaluation import EvaluationOptions, evaluate
+    from framescribe.models.model_bundle import update_metrics
+    from framescribe.models.pipeline import Pipeline
+
+    pipeline = Pipeline.from_bundle(args.bundle)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{args.benchmark} {args.split}: {done}/{total} clips", end="", file=sys.stderr)
+        if done == total:
+            print(file=sys.stderr)
+
+    options = EvaluationOptions(split=args.split, limit=args.limit, beam_size=args.beam_size)
+    metrics = evaluate(pipeline, args.benchmark, options, progress)
+    if args.record:
+        recorded = {k: v for k, v in metrics.items() if k != "examples"}
+        update_metrics(args.bundle, args.benchmark, recorded)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        for key, value in metrics.items():
+            if not isinstance(value, dict | list):
+                print(f"{key:>16}: {value}")
+    return 0
+
+
+# -- train ---------------------------------------------------------------------------------
+def _train(args) -> int:
+    _quiet_tensorflow()
+    from dataclasses import replace
+
+    from framescribe.models.caption_training import CaptionTrainingOptions
+    from framescribe.models.gesture_training import GestureTrainingOptions
+    from framescribe.models.training_recipes import TrainingOptions, train
+
+    tasks = {"captions": ("captions",), "gestures": ("gestures",),
+             "demo": ("captions", "gestures")}[args.what]
+    options = TrainingOptions(output=args.output, tasks=tasks, name=args.name or
+                              Path(args.output).name, backbone=args.backbone,
+                              input_size=args.input_size,
+                              pooling=args.pooling or ("spatial" if args.backbone == "tiny_cnn"
+                                                       else "avg"),
+                              encoder_from=args.encoder_from, checkpoint_dir=args.checkpoint_dir,
+                              evaluate=not args.no_eval, eval_limit=args.eval_limit,
+                              seed=args.seed, verbose=1 if sys.stderr.isatty() else 2)
+    if args.pretrain_epochs is not None:
+        options = replace(options, pretrain_epochs=args.pretrain_epochs)
+    if args.clips is not None:
+        options = replace(options, caption_clips=args.clips, gesture_streams=args.clips,
+                          pretrain_caption_clips=min(options.pretrain_caption_clips, args.clips),
+                          pretrain_gesture_streams=min(options.pretrain_gesture_streams,
+                                                       args.clips))
+    captions, gestures = CaptionTrainingOptions(), GestureTrainingOptions(cell=args.cell)
+    if args.epochs is not None:
+        captions = replace(captions, epochs=args.epochs)
+        gestures = replace(gestures, epochs=args.epochs)
+    if args.batch_size is not None:
+        captions = replace(captions, batch_size=args.batch_size)
+        gestures = replace(gestures, batch_size=args.batch_size)
+    train(replace(options, captions=captions, gestures=gestures))
+    return 0
+
+
+# -- data ----------------------------------------------------------------------------------
+def _data_preview(args) -> int:
+    from framescribe.models.contact_sheet import write_contact_sheet
+
+    path = write_contact_sheet(args.name, args.output or f"{args.name}-{args.split}.png",
+                               split=args.split, clips=args.clips)
+    print(path)
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="framescribe",
+        description="Timed captions and sign/gesture events from video. "
+                    "Run `framescribe COMMAND --help` for each command's options.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    annotate = commands.add_parser(
+        "annotate", help="caption a video file and find gestures in it",
+        description="Annotate a video file (any resolution/codec OpenCV reads) in-process.")
+    annotate.add_argument("video", help="path of the video file")
+    annotate.add_argument("--bundle", default=default_bundle(),
+                          help="model bundle directory (default: the shipped demo bundle)")
+    output = annotate.add_mutually_exclusive_group()
+    for fmt in ("json", "vtt", "srt"):
+        output.add_argument(f"--{fmt}", dest="format", action="store_const", const=fmt,
+                            help=f"print {fmt.upper()} instead of text")
+    annotate.add_argument("--output", "-o", help="write to this file (atomically), not stdout")
+    annotate.add_argument("--tasks", default="captions,gestures",
+                          help="comma-separated: captions, gestures (default both)")
+    annotate.add_argument("--segment-seconds", type=float,
+                          help="caption segment length in seconds (default: the bundle's)")
+    annotate.add_argument("--beam-size", type=int, default=3, help="caption beam size (1-16)")
+    annotate.set_defaults(handler=_annotate, format="text")
+
+    evaluate = commands.add_parser(
+        "eval", help="measure a bundle on a benchmark split",
+        description="Evaluate a bundle; --json prints the metrics as one JSON object.")
+    evaluate.add_argument("--bundle", default=default_bundle(), help="model bundle directory")
+    evaluate.add_argument("--benchmark", required=True,
+                          choices=("moving-digits", "lasa-airwriting"))
+    evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    evaluate.add_argument("--limit", type=int, help="only the first N clips (quick check)")
+    evaluate.add_argument("--beam-size", type=int, default=3, help="caption beam size")
+    evaluate.add_argument("--record", action="store_true",
+                          help="also store the metrics in the bundle's manifest.json")
+    evaluate.set_defaults(handler=_eval)
+
+    train = commands.add_parser(
+        "train", help="train models on the bundled benchmarks and write a bundle",
+        description="Train on the bundled benchmarks. 'demo' trains the shared encoder and "
+                    "both heads (what `make train-demo` runs). Interrupted runs resume from "
+                    "--checkpoint-dir.")
+    train.add_argument("what", choices=("captions", "gestures", "demo"))
+    train.add_argument("--output", required=True, help="bundle directory to write")
+    train.add_argument("--name", help="bundle name (default: the output folder's name)")
+    train.add_argument("--benchmark", help="benchmark (captions: moving-digits; gestures: "
+                       "lasa-airwriting); the only ones available here")
+    train.add_argument("--epochs", type=int, help="epochs of the recurrent heads")
+    train.add_argument("--batch-size", type=int, help="batch size of the recurrent heads")
+    train.add_argument("--backbone", default="tiny_cnn",
+                       choices=("tiny_cnn", "mobilenet_v3_small", "mobilenet_v3_large",
+                                "efficientnet_v2_b0", "resnet18", "resnet50"))
+    train.add_argument("--input-size", type=int, default=64, help="encoder input side, pixels")
+    train.add_argument("--pooling", choices=("avg", "spatial"),
+                       help="encoder pooling (default: spatial for tiny_cnn, else avg)")
+    train.add_argument("--cell", default="lstm", choices=("lstm", "gru", "simple_rnn"),
+                       help="gesture classifier recurrent cell")
+    train.add_argument("--encoder-from", help="reuse this bundle's encoder, frozen")
+    train.add_argument("--pretrain-epochs", type=int, help="encoder pretraining epochs")
+    train.add_argument("--clips", type=int, help="training clips/streams (default: recipe's)")
+    train.add_argument("--checkpoint-dir", help="where checkpoints and feature caches live "
+                       "(default .cache/checkpoints/<output name>)")
+    train.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
+    train.add_argument("--eval-limit", type=int, help="evaluate on the first N test clips only")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(handler=_train)
+
+    data = commands.add_parser("data", help="look at the benchmark data")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    preview = data_commands.add_parser("preview", help="write a contact-sheet PNG of clips")
+    preview.add_argument("name", choices=("moving-digits", "lasa-airwriting"))
+    preview.add_argument("--output", "-o", help="PNG path (default NAME-SPLIT.png)")
+    preview.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    preview.add_argument("--clips", type=int, default=4)
+    preview.set_defaults(handler=_data_preview)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("framescribe: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, OSError) as error:
+        # Our errors (BundleError, VideoError, bad options) subclass ValueError and already
+        # name the file and the problem: one line, no traceback.
+        print(f"framescribe: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Shared fixtures: small real models (random weights) saved as a bundle."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory):
+    """A complete bundle with untrained models: real files, real loading, fast to build."""
+    from framescribe.models.caption_decoder import CaptionDecoder
+    from framescribe.models.caption_vocabulary import CaptionVocabulary
+    from framescribe.models.frame_encoder import FrameEncoder
+    from framescribe.models.gesture_classifier import GestureClassifier
+    from framescribe.models.lasa_airwriting import gesture_labels
+    from framescribe.models.model_bundle import BundleManifest, ModelEntry, save_bundle
+    from framescribe.models.moving_digits import MOTIONS
+
+    vocabulary = CaptionVocabulary.from_captions(
+        [f"digit {d} is {m}" for d in range(10) for m in MOTIONS])
+    encoder = FrameEncoder("tiny_cnn", 64, "spatial", 32)
+    decoder = CaptionDecoder(len(vocabulary), 32, units=32, embedding_dim=8, attention_units=16)
+    labels = gesture_labels()
+    classifier = GestureClassifier(len(labels), 32, units=16)
+    manifest = BundleManifest(name="tiny", version="1", frame_rate=10.0,
+                              caption_segment_frames=16, encoder=ModelEntry("", {}),
+                              caption_max_length=8)
+    directory = tmp_path_factory.mktemp("bundles") / "tiny"
+    save_bundle(directory, manifest, encoder=encoder, caption_decoder=decoder,
+                vocabulary=vocabulary, gesture_classifier=classifier, labels=labels)
+    return directory
