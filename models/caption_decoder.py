@@ -2,7 +2,9 @@
 
 S2VT / SA-LSTM lineage: a bidirectional LSTM reads the frame features (so each frame's
 annotation sees its neighbours, which is where motion lives), then an LSTM decoder emits one
-word per step, attending over the annotations (Bahdanau attention).
+word per step, attending over the annotations (Bahdanau attention). Each frame's input is its
+features and their change since the previous frame (a cheap motion signal, like the flow
+stream of two-stream video models).
 
 Exposed as `init(features)` and `step(tokens, state)` so a server can batch decoding across
 clips; `call((features, input_tokens))` is the teacher-forcing training graph built from the
@@ -60,7 +62,8 @@ class CaptionDecoder(keras.Model):
 
     def init(self, features, training=False) -> dict:
         """Decoder state for a batch of segments; features (batch, frames, feature_dim)."""
-        x = self.input_projection(features)
+        previous = ops.concatenate([features[:, :1], features[:, :-1]], axis=1)
+        x = self.input_projection(ops.concatenate([features, features - previous], axis=-1))
         context = self.frame_reader(x, training=training)
         summary = ops.mean(context, axis=1)
         return {

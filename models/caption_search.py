@@ -54,10 +54,14 @@ def decode_captions(
     finished = np.zeros((batch, beams), bool)
     lengths = np.zeros((batch, beams), np.int32)
     last = np.full(batch * beams, start_id, np.int32)
-    for _ in range(options.max_length + 1):
+    for step in range(options.max_length + 1):
         log_probs, state = runtime.caption_step(last, state)
         log_probs = log_probs.reshape(batch, beams, -1).astype(np.float64)
         vocab = log_probs.shape[-1]
+        if step == options.max_length:  # out of words: every beam must end here
+            end_scores = log_probs[..., end_id].copy()
+            log_probs[:] = -np.inf
+            log_probs[..., end_id] = end_scores
         # A finished beam only extends with <end> at no cost, keeping its score.
         log_probs[finished] = -np.inf
         log_probs[finished, end_id] = 0.0

@@ -18,7 +18,7 @@ class CaptionTrainingOptions:
     epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 3e-3
-    max_length: int = 20  # words + <end>
+    max_length: int = 20  # words, <end> not counted
     units: int = 256
     label_smoothing: float = 0.0
 
@@ -52,7 +52,7 @@ def train_caption_decoder(
     With checkpoint_dir, training state is backed up every epoch and an interrupted run
     resumes where it stopped. Returns {"loss": [...per epoch]}.
     """
-    inputs, targets = vocabulary.teacher_forcing_arrays(captions, options.max_length)
+    inputs, targets = vocabulary.teacher_forcing_arrays(captions, options.max_length + 1)
     length = int((targets != 0).sum(axis=1).max())  # trim padding columns nobody uses
     inputs, targets = inputs[:, :length], targets[:, :length]
     steps = options.epochs * int(np.ceil(len(features) / options.batch_size))

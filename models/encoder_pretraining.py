@@ -30,7 +30,10 @@ class PretrainingOptions:
     epochs: int = 2
     batch_size: int = 64
     learning_rate: float = 1e-3
-    position_weight: float = 1.0  # position error (Huber, in eighths of the frame) vs presence
+    # Position errors (Huber, in eighths of the frame) against the presence cross-entropies:
+    # digits need coarse positions (motions), the fingertip precise ones (gesture shapes).
+    digit_position_weight: float = 1.0
+    fingertip_position_weight: float = 10.0
 
 
 def digit_frame_targets(tracks, frame_size: int) -> np.ndarray:
@@ -64,7 +67,7 @@ def _position_error(true, predicted):
     return ops.where(error < 1.0, 0.5 * ops.square(error), error - 0.5)
 
 
-def pretraining_loss(position_weight: float):
+def pretraining_loss(digit_position_weight: float, fingertip_position_weight: float):
     def loss(y_true, y_pred):
         presence = ops.sum(ops.binary_crossentropy(
             y_true[:, DIGIT_PRESENCE], y_pred[:, DIGIT_PRESENCE], from_logits=True), axis=-1)
@@ -75,7 +78,8 @@ def pretraining_loss(position_weight: float):
         tip = ops.binary_crossentropy(tip_true, y_pred[:, FINGERTIP], from_logits=True)
         tip_error = tip_true * ops.sum(_position_error(
             y_true[:, FINGERTIP + 1 :], y_pred[:, FINGERTIP + 1 :]), axis=-1)
-        return presence + tip + position_weight * (digit_error + tip_error)
+        return (presence + tip + digit_position_weight * digit_error
+                + fingertip_position_weight * tip_error)
 
     return loss
 
@@ -98,7 +102,8 @@ def pretrain_encoder(encoder, frames: np.ndarray, targets: np.ndarray,
     model = build_pretraining_model(encoder)
     model.compile(
         optimizer=keras.optimizers.Adam(options.learning_rate),
-        loss=pretraining_loss(options.position_weight),
+        loss=pretraining_loss(options.digit_position_weight,
+                              options.fingertip_position_weight),
     )
     holdout = max(1, len(frames) // 20)
     history = model.fit(

@@ -25,6 +25,10 @@ class EvaluationOptions:
     limit: int | None = None  # evaluate only the first `limit` clips/streams (quick checks)
     beam_size: int = 3
 
+    def __post_init__(self):
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1 (or None for the whole split), got {self.limit}")
+
 
 def _progress(callback: Callable[[int, int], None] | None, done: int, total: int) -> None:
     if callback is not None:

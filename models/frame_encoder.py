@@ -100,14 +100,42 @@ def build_backbone(name: str, input_size: int) -> keras.Model:
 
 
 @keras.saving.register_keras_serializable(package="framescribe")
+class SpatialSoftmax(keras.layers.Layer):
+    """(batch, h, w, c) -> (batch, 2 * keypoints): expected x, y in [-1, 1] per keypoint map."""
+
+    def __init__(self, keypoints: int, **kwargs):
+        super().__init__(**kwargs)
+        self.keypoint_count = keypoints
+        self.project = keras.layers.Conv2D(keypoints, 1)
+
+    def call(self, x):
+        from keras import ops
+
+        maps = self.project(x)
+        height, width = maps.shape[1], maps.shape[2]
+        flat = ops.reshape(ops.transpose(maps, (0, 3, 1, 2)), (-1, self.keypoint_count,
+                                                              height * width))
+        weights = ops.softmax(flat, axis=-1)
+        ys, xs = ops.meshgrid(ops.linspace(-1.0, 1.0, height), ops.linspace(-1.0, 1.0, width),
+                              indexing="ij")
+        expected_x = ops.sum(weights * ops.reshape(xs, (1, 1, -1)), axis=-1)
+        expected_y = ops.sum(weights * ops.reshape(ys, (1, 1, -1)), axis=-1)
+        return ops.concatenate([expected_x, expected_y], axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "keypoints": self.keypoint_count}
+
+
+@keras.saving.register_keras_serializable(package="framescribe")
 class FrameEncoder(keras.Model):
     """uint8 frames (batch, input_size, input_size, 3) -> float32 features (batch, feature_dim).
 
     pooling="avg" global-average-pools the backbone's feature map; pooling="spatial" adds to a
-    global max-pool (*what* is there, translation invariant) a coarse layout (1x1 conv to 16
-    channels, flattened) so that *where* things are survives, which motion-describing heads
-    need. feature_dim projects to a fixed width (linear Dense);
-    None keeps the pooled width (avg only).
+    global max-pool (*what* is there, translation invariant) the expected (x, y) of 32 learned
+    keypoint channels (a spatial softmax, as in deep spatial autoencoders: sub-cell precise)
+    and a coarse layout (1x1 conv to 16 channels, flattened), so that *where* things are
+    survives, which motion-describing heads need. feature_dim projects to a fixed width
+    (linear Dense); None keeps the pooled width (avg only).
     """
 
     def __init__(
@@ -140,6 +168,7 @@ class FrameEncoder(keras.Model):
             self.reduce = None
         else:
             self.pool = keras.layers.GlobalMaxPooling2D()
+            self.keypoints = SpatialSoftmax(32)
             self.reduce = keras.layers.Conv2D(16, 1, activation="relu")
             self.flatten = keras.layers.Flatten()
         self.project = (
@@ -163,7 +192,8 @@ class FrameEncoder(keras.Model):
         if self.reduce is None:
             x = self.pool(x)
         else:
-            x = keras.ops.concatenate([self.pool(x), self.flatten(self.reduce(x))], axis=-1)
+            x = keras.ops.concatenate(
+                [self.pool(x), self.keypoints(x), self.flatten(self.reduce(x))], axis=-1)
         if self.project is not None:
             x = self.project(x)
         return x

@@ -36,6 +36,8 @@ def _annotate(args) -> int:
     from framescribe.models.caption_search import DecodingOptions
     from framescribe.models.pipeline import Pipeline, PipelineOptions
 
+    if args.output:
+        _check_output_directory(args.output)  # before minutes of work, and naming the file
     pipeline = Pipeline.from_bundle(args.bundle)
     tasks = tuple(args.tasks.split(","))
     segment = args.segment_seconds
@@ -62,6 +64,12 @@ def _annotate(args) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _check_output_directory(path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{path}: cannot write, directory {directory} does not exist")
 
 
 class _Cue:
@@ -142,10 +150,11 @@ def _train(args) -> int:
     if args.pretrain_epochs is not None:
         options = replace(options, pretrain_epochs=args.pretrain_epochs)
     if args.clips is not None:
-        options = replace(options, caption_clips=args.clips, gesture_streams=args.clips,
-                          pretrain_caption_clips=min(options.pretrain_caption_clips, args.clips),
-                          pretrain_gesture_streams=min(options.pretrain_gesture_streams,
-                                                       args.clips))
+        options = replace(options, caption_clips=args.clips, pretrain_caption_clips=min(
+            options.pretrain_caption_clips, args.clips))
+    if args.streams is not None:
+        options = replace(options, gesture_streams=args.streams, pretrain_gesture_streams=min(
+            options.pretrain_gesture_streams, args.streams))
     captions, gestures = CaptionTrainingOptions(), GestureTrainingOptions(cell=args.cell)
     if args.epochs is not None:
         captions = replace(captions, epochs=args.epochs)
@@ -168,6 +177,17 @@ def _data_preview(args) -> int:
 
 
 # -- parser --------------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a limit of 0 would otherwise silently mean "all")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="framescribe",
@@ -202,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                           choices=("moving-digits", "lasa-airwriting"))
     evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"))
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    evaluate.add_argument("--limit", type=int, help="only the first N clips (quick check)")
+    evaluate.add_argument("--limit", type=_positive_int,
+                          help="only the first N clips (quick check)")
     evaluate.add_argument("--beam-size", type=int, default=3, help="caption beam size")
     evaluate.add_argument("--record", action="store_true",
                           help="also store the metrics in the bundle's manifest.json")
@@ -230,11 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="gesture classifier recurrent cell")
     train.add_argument("--encoder-from", help="reuse this bundle's encoder, frozen")
     train.add_argument("--pretrain-epochs", type=int, help="encoder pretraining epochs")
-    train.add_argument("--clips", type=int, help="training clips/streams (default: recipe's)")
+    train.add_argument("--clips", type=_positive_int,
+                       help="caption training clips (default: the recipe's 20000)")
+    train.add_argument("--streams", type=_positive_int,
+                       help="gesture training streams (default: the recipe's 2000)")
     train.add_argument("--checkpoint-dir", help="where checkpoints and feature caches live "
                        "(default .cache/checkpoints/<output name>)")
     train.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
-    train.add_argument("--eval-limit", type=int, help="evaluate on the first N test clips only")
+    train.add_argument("--eval-limit", type=_positive_int,
+                       help="evaluate on the first N test clips only")
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(handler=_train)
 

@@ -18,9 +18,9 @@ def greedy_reference(runtime, features, max_length, start_id=1, end_id=2):
     for clip in features:
         state = runtime.caption_init(clip[None])
         token, words, total = start_id, [], 0.0
-        for _ in range(max_length + 1):
+        for step in range(max_length + 1):
             log_probs, state = runtime.caption_step(np.array([token], np.int32), state)
-            token = int(np.argmax(log_probs[0]))
+            token = int(np.argmax(log_probs[0])) if step < max_length else end_id
             total += float(log_probs[0, token])
             if token == end_id:
                 break
@@ -47,6 +47,15 @@ def test_wider_beam_finds_at_least_as_likely_captions(runtime):
                            start_id=1, end_id=2)
     for g, b in zip(greedy, beam, strict=True):
         assert b.log_prob >= g.log_prob - 1e-4
+
+
+def test_captions_never_exceed_max_length(runtime):
+    features = np.random.default_rng(2).normal(size=(6, 16, 32)).astype("float32")
+    for beam_size in (1, 3):
+        decoded = decode_captions(runtime, features,
+                                  DecodingOptions(beam_size=beam_size, max_length=3),
+                                  start_id=1, end_id=2)
+        assert all(len(d.tokens) <= 3 for d in decoded)
 
 
 def test_empty_batch_and_bad_options(runtime):

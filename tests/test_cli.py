@@ -1,0 +1,359 @@
+"""The `framescribe` command as users run it: help, annotate formats, clear errors, eval, data.
+
+Most calls go through `main([...])` in-process (one TensorFlow import for the whole file); the
+ones whose point is the real process (exit status, no traceback on stderr, the entry point
+itself) run `python -m framescribe.plugin.cli` as a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from framescribe.plugin.cli import main
+
+CLI = [sys.executable, "-m", "framescribe.plugin.cli"]
+VIDEO_SECONDS, VIDEO_FPS = 3.0, 20
+VIDEO_WIDTH, VIDEO_HEIGHT = 96, 72
+BUNDLE_FRAME_RATE = 10.0  # tiny_bundle's rate: the 3 s video is sampled to 30 frames
+
+# C++ logging that TensorFlow/absl write before TF_CPP_MIN_LOG_LEVEL applies, e.g.
+# "WARNING: All log messages before absl::InitializeLog() ..." and "I0000 00:00:... port.cc:153]
+# oneDNN custom operations are on ...". Not ours, and not switchable off: ignored on stderr.
+_RUNTIME_LOG = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWEF]\d{4} \d\d:\d\d:\d\d)")
+
+
+def run_cli(*args, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the CLI as a real process; stdout/stderr as text."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def own_stderr_lines(stderr: str) -> list[str]:
+    """stderr lines written by framescribe (TensorFlow's C++ start-up logging removed)."""
+    return [line for line in stderr.splitlines() if line.strip() and not _RUNTIME_LOG.match(line)]
+
+
+def write_video(path, seconds: float = VIDEO_SECONDS, fps: int = VIDEO_FPS):
+    """A real MJPG .avi of random frames that OpenCV can read back."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps,
+                             (VIDEO_WIDTH, VIDEO_HEIGHT))
+    assert writer.isOpened()
+    rng = np.random.default_rng(0)
+    for _ in range(round(seconds * fps)):
+        writer.write(rng.integers(0, 256, (VIDEO_HEIGHT, VIDEO_WIDTH, 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    return write_video(tmp_path_factory.mktemp("videos") / "clip.avi")
+
+
+def call_main(capsys, *args) -> tuple[int, str, str]:
+    """main([...]) in-process: (exit status, stdout, stderr)."""
+    status = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def assert_one_error_line(stderr: str, *names: str) -> str:
+    """stderr is exactly one framescribe error line naming each of `names`, and no traceback."""
+    assert "Traceback" not in stderr
+    lines = own_stderr_lines(stderr)
+    assert len(lines) == 1, f"expected one error line, got {lines!r}"
+    assert lines[0].startswith("framescribe: error:"), lines[0]
+    for name in names:
+        assert name in lines[0], f"{name!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+# -- help ----------------------------------------------------------------------------------
+HELP_CASES = {
+    "": ("annotate", "eval", "train", "data"),
+    "annotate": ("video", "--bundle", "--json", "--vtt", "--srt", "--output", "--tasks",
+                 "--segment-seconds", "--beam-size"),
+    "eval": ("--bundle", "--benchmark", "moving-digits", "lasa-airwriting", "--split", "--json",
+             "--limit", "--beam-size", "--record"),
+    "train": ("captions", "gestures", "demo", "--output", "--name", "--epochs", "--batch-size",
+              "--backbone", "mobilenet_v3_small", "--input-size", "--pooling", "--cell",
+              "--encoder-from", "--pretrain-epochs", "--clips", "--checkpoint-dir",
+              "--no-eval", "--eval-limit", "--seed"),
+    "data": ("preview",),
+    "data preview": ("moving-digits", "lasa-airwriting", "--output", "--split", "--clips"),
+}
+
+
+@pytest.mark.parametrize("command", list(HELP_CASES), ids=lambda c: c or "top-level")
+def test_help_exits_0_and_lists_the_options(command):
+    result = run_cli(*command.split(), "--help", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: framescribe {command}".rstrip())
+    for option in HELP_CASES[command]:
+        assert option in result.stdout, f"{option!r} missing from `{command} --help`"
+    assert result.stderr == ""
+
+
+def test_help_does_not_import_tensorflow():
+    code = ("import sys\nfrom framescribe.plugin.cli import main\n"
+            "for argv in ([], ['annotate'], ['eval'], ['train'], ['data', 'preview']):\n"
+            "    try:\n        main([*argv, '--help'])\n    except SystemExit:\n        pass\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "False False"
+
+
+def test_no_command_is_a_usage_error():
+    result = run_cli(timeout=60)
+    assert result.returncode == 2
+    assert "usage: framescribe" in result.stderr
+
+
+# -- annotate ------------------------------------------------------------------------------
+def test_annotate_text_as_a_real_process(tiny_bundle, video):
+    result = run_cli("annotate", video, "--bundle", tiny_bundle)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "30 frames, 3.00 s"
+    captions = [line for line in lines if "] caption: " in line]
+    # 16-frame segments at 10 fps: [0, 1.6) and [1.6, 3.0) (the 14-frame tail is kept).
+    assert [line.split("]")[0] for line in captions] == ["[   0.00 ->    1.60",
+                                                         "[   1.60 ->    3.00"]
+    assert all(re.search(r"\] gesture: \S+ \(\d\.\d\d\)$", line) or "caption" in line
+               for line in lines[1:] if line.startswith("["))
+
+
+def check_annotation_json(document: dict, video) -> None:
+    assert document["video"] == str(video)
+    assert document["frames"] == round(VIDEO_SECONDS * BUNDLE_FRAME_RATE)
+    assert document["duration"] == pytest.approx(VIDEO_SECONDS, abs=0.01)
+    assert isinstance(document["captions"], list) and isinstance(document["gestures"], list)
+    assert len(document["captions"]) == 2
+    assert document["captions"][0]["start"] == 0.0
+    assert document["captions"][-1]["end"] == pytest.approx(VIDEO_SECONDS, abs=0.01)
+    for item in document["captions"] + document["gestures"]:
+        assert 0.0 <= item["start"] < item["end"] <= VIDEO_SECONDS + 1e-6
+    for caption in document["captions"]:
+        assert isinstance(caption["text"], str)
+    for gesture in document["gestures"]:
+        assert isinstance(gesture["label"], str) and gesture["label"]
+        assert 0.0 <= gesture["confidence"] <= 1.0
+
+
+def test_annotate_json(tiny_bundle, video, capsys):
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--json")
+    assert status == 0, err
+    check_annotation_json(json.loads(out), video)
+
+
+def test_annotate_webvtt(tiny_bundle, video, capsys):
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--vtt")
+    assert status == 0, err
+    assert out.startswith("WEBVTT\n")
+    timings = re.findall(r"^(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})$", out, re.M)
+    assert ("00:00:00.000", "00:00:01.600") in timings
+    assert ("00:00:01.600", "00:00:03.000") in timings
+
+
+def test_annotate_srt(tiny_bundle, video, capsys):
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--srt")
+    assert status == 0, err
+    assert out.startswith("1\n00:00:00,000 --> 00:00:01,600\n")
+    numbers = re.findall(r"^(\d+)\n\d\d:\d\d:\d\d,\d{3} --> ", out, re.M)
+    assert numbers == [str(i + 1) for i in range(len(numbers))] and len(numbers) >= 2
+    assert "WEBVTT" not in out
+
+
+def test_annotate_output_file_matches_stdout(tiny_bundle, video, tmp_path, capsys):
+    target = tmp_path / "out" / "clip.json"
+    target.parent.mkdir()
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--json",
+                                 "--output", target)
+    assert status == 0, err
+    assert out == ""
+    _, printed, _ = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--json")
+    assert target.read_text("utf-8") == printed  # same models, same video: same annotation
+    check_annotation_json(json.loads(target.read_text("utf-8")), video)
+    assert [p.name for p in target.parent.iterdir()] == ["clip.json"]  # no temporary left
+
+
+def test_annotate_one_task(tiny_bundle, video, capsys):
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--json",
+                                 "--tasks", "captions", "--segment-seconds", "1.0")
+    assert status == 0, err
+    document = json.loads(out)
+    assert document["gestures"] == []
+    assert [c["start"] for c in document["captions"]] == [0.0, 1.0, 2.0]
+
+
+# -- errors: one line, naming the file, exit 1 ---------------------------------------------
+def _missing(tmp_path):
+    return tmp_path / "missing.mp4"
+
+
+def _empty(tmp_path):
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    return path
+
+
+def _garbage(tmp_path):
+    path = tmp_path / "garbage.avi"
+    path.write_bytes(b"this is not a video\n" * 200)
+    return path
+
+
+@pytest.mark.parametrize("make_video,problem", [
+    (_missing, "no such file"),
+    (_empty, "empty file"),
+    (_garbage, "(cannot open video|no decodable frames)"),
+], ids=["missing", "empty", "garbage"])
+def test_bad_video_is_one_error_line(tiny_bundle, tmp_path, capsys, make_video, problem):
+    path = make_video(tmp_path)
+    status, out, err = call_main(capsys, "annotate", path, "--bundle", tiny_bundle)
+    assert status == 1
+    assert out == ""
+    line = assert_one_error_line(err, str(path))
+    assert re.search(problem, line)
+
+
+def test_bad_video_in_a_real_process(tiny_bundle, tmp_path):
+    path = _garbage(tmp_path)
+    result = run_cli("annotate", path, "--bundle", tiny_bundle)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert_one_error_line(result.stderr, str(path))
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle, tmp_path):
+    target = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, target)
+    return target
+
+
+def test_bundle_without_manifest_in_a_real_process(bundle_copy, video):
+    (bundle_copy / "manifest.json").unlink()
+    result = run_cli("annotate", video, "--bundle", bundle_copy)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert_one_error_line(result.stderr, str(bundle_copy / "manifest.json"), "missing")
+
+
+def test_bundle_with_broken_manifest(bundle_copy, video, capsys):
+    manifest = bundle_copy / "manifest.json"
+    manifest.write_text(manifest.read_text("utf-8")[:100], "utf-8")  # truncated JSON
+    status, _, err = call_main(capsys, "annotate", video, "--bundle", bundle_copy)
+    assert status == 1
+    assert_one_error_line(err, str(manifest), "not valid JSON")
+
+
+def test_bundle_with_a_missing_weights_file(bundle_copy, video, capsys):
+    (bundle_copy / "gesture_classifier.weights.h5").unlink()
+    status, _, err = call_main(capsys, "eval", "--bundle", bundle_copy,
+                               "--benchmark", "lasa-airwriting", "--limit", "2")
+    assert status == 1
+    assert_one_error_line(err, "gesture_classifier.weights.h5", "manifest.json")
+
+
+def test_missing_bundle_directory(tmp_path, video, capsys):
+    status, _, err = call_main(capsys, "annotate", video, "--bundle", tmp_path / "nope")
+    assert status == 1
+    assert_one_error_line(err, str(tmp_path / "nope"))
+
+
+def test_output_into_a_missing_directory_names_the_output(tiny_bundle, video, tmp_path,
+                                                          capsys):
+    target = tmp_path / "no" / "such" / "dir" / "out.json"
+    status, _, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--json",
+                               "-o", target)
+    assert status == 1
+    assert_one_error_line(err, str(target))
+    assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("option", [["--beam-size", "0"], ["--tasks", "captions,colour"]],
+                         ids=["beam-size", "tasks"])
+def test_bad_option_values_are_one_error_line(tiny_bundle, video, capsys, option):
+    status, _, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, *option)
+    assert status == 1
+    assert_one_error_line(err, option[1].split(",")[-1])
+
+
+# -- data, eval ----------------------------------------------------------------------------
+def test_data_preview_writes_a_png(tmp_path, capsys):
+    target = tmp_path / "sheet" / "X.png"
+    status, out, err = call_main(capsys, "data", "preview", "moving-digits", "-o", target)
+    assert status == 0, err
+    assert out.strip() == str(target)
+    image = cv2.imread(str(target))
+    assert image is not None and image.ndim == 3 and image.shape[0] > 64 and image.shape[1] > 64
+    assert image.std() > 0  # not a blank sheet
+
+
+@pytest.mark.parametrize("benchmark,keys", [
+    ("lasa-airwriting", ("top1", "top5", "event_f1")),
+    ("moving-digits", ("exact_match", "bleu4")),
+])
+def test_eval_json_prints_one_object(tiny_bundle, capsys, benchmark, keys):
+    status, out, err = call_main(capsys, "eval", "--bundle", tiny_bundle, "--benchmark",
+                                 benchmark, "--split", "test", "--json", "--limit", "4")
+    assert status == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 1
+    metrics = json.loads(lines[0])
+    assert isinstance(metrics, dict)
+    for key in keys:
+        assert key in metrics, f"{key} missing from {sorted(metrics)}"
+        assert metrics[key] is None or 0.0 <= metrics[key] <= 1.0
+    assert metrics["benchmark"] == benchmark and metrics["split"] == "test"
+    assert "4/4 clips" in err  # the progress line, on stderr only
+
+
+def test_eval_does_not_touch_the_manifest_without_record(tiny_bundle, capsys):
+    before = (tiny_bundle / "manifest.json").read_bytes()
+    status, _, err = call_main(capsys, "eval", "--bundle", tiny_bundle, "--benchmark",
+                               "lasa-airwriting", "--limit", "2")
+    assert status == 0, err
+    assert (tiny_bundle / "manifest.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "two"])
+def test_eval_limit_must_be_a_positive_integer(tiny_bundle, limit):
+    result = run_cli("eval", "--bundle", tiny_bundle, "--benchmark", "lasa-airwriting",
+                     "--limit", limit, timeout=60)
+    assert result.returncode == 2  # a usage error, before any work (0 used to mean "all")
+    assert "--limit" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- train ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_train_demo_with_a_keras_cv_backbone_then_annotate(tmp_path):
+    bundle, checkpoints = tmp_path / "kcv", tmp_path / "ck"
+    result = run_cli("train", "demo", "--output", bundle, "--backbone", "mobilenet_v3_small",
+                     "--clips", "12", "--streams", "12", "--epochs", "1", "--pretrain-epochs", "1",
+                     "--eval-limit", "2", "--checkpoint-dir", checkpoints, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((bundle / "manifest.json").read_text("utf-8"))
+    assert manifest["backbone"] == "mobilenet_v3_small"
+    assert manifest["encoder"]["config"]["pooling"] == "avg"
+    assert set(manifest["metrics"]) == {"moving-digits", "lasa-airwriting"}
+    assert manifest["metrics"]["moving-digits"]["count"] == 2
+    video = write_video(tmp_path / "clip.avi")
+    result = run_cli("annotate", video, "--bundle", bundle, "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_annotation_json(json.loads(result.stdout), video)
