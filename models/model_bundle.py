@@ -263,6 +263,7 @@ def save_bundle(
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    staging.chmod(0o755)
     try:
         entries = {}
         for key, model, file in (
@@ -273,7 +274,7 @@ def save_bundle(
             if model is None:
                 entries[key] = None
                 continue
-            model.save_weights(staging / file)
+            _clean_copy(model).save_weights(staging / file)
             old = getattr(manifest, key)
             entries[key] = ModelEntry(
                 file=file,
@@ -304,6 +305,14 @@ def save_bundle(
         raise
 
 
+def _clean_copy(model):
+    """The same weights in a fresh, uncompiled model: a trained model's weights file would
+    otherwise also carry its optimizer's slots (3x the size)."""
+    clean = model.__class__(**model.get_config())
+    clean.set_weights(model.get_weights())
+    return clean
+
+
 def update_metrics(directory: str | os.PathLike, benchmark: str, metrics: dict) -> None:
     """Record evaluation results for `benchmark` in the bundle's manifest (atomic rewrite)."""
     path = Path(directory) / MANIFEST
@@ -311,4 +320,5 @@ def update_metrics(directory: str | os.PathLike, benchmark: str, metrics: dict) 
     raw.setdefault("metrics", {})[benchmark] = metrics
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
         f.write(json.dumps(raw, indent=2) + "\n")
+    os.chmod(f.name, 0o644)
     os.replace(f.name, path)

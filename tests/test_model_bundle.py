@@ -98,3 +98,27 @@ def test_mismatched_config_is_reported(bundle_copy):
     manifest_path.write_text(json.dumps(raw))
     with pytest.raises(BundleError, match="gesture_classifier.weights.h5: cannot load weights"):
         load_tensorflow_runtime(bundle_copy)
+
+
+def test_trained_models_are_saved_without_optimizer_state(tmp_path):
+    import keras
+    import numpy as np
+
+    from framescribe.models.frame_encoder import FrameEncoder
+    from framescribe.models.gesture_classifier import GestureClassifier
+    from framescribe.models.model_bundle import BundleManifest, ModelEntry, save_bundle
+
+    classifier = GestureClassifier(num_labels=3, input_dim=8, units=64)
+    classifier.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(True))
+    classifier.fit(np.zeros((4, 5, 8), np.float32), np.zeros((4, 5), np.int32), verbose=0)
+    manifest = BundleManifest(name="t", version="1", frame_rate=10.0, caption_segment_frames=16,
+                              encoder=ModelEntry("", {}))
+    save_bundle(tmp_path / "b", manifest, encoder=FrameEncoder("tiny_cnn", 64, "spatial", 8),
+                gesture_classifier=classifier, labels=("a", "b", "c"))
+    weights_bytes = 4 * classifier.count_params()
+    size = (tmp_path / "b" / "gesture_classifier.weights.h5").stat().st_size
+    assert size < 1.5 * weights_bytes + 50_000  # Adam's two slots would triple it
+    _, runtime = load_tensorflow_runtime(tmp_path / "b")
+    probs = runtime.gesture_run(np.ones((1, 3, 8), np.float32))
+    np.testing.assert_allclose(probs, np.asarray(keras.ops.softmax(
+        classifier(np.ones((1, 3, 8), np.float32)))), atol=1e-5)
