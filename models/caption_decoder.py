@@ -34,7 +34,7 @@ class CaptionDecoder(keras.Model):
         units: int = 256,
         embedding_dim: int = 64,
         attention_units: int = 128,
-        dropout: float = 0.1,
+        dropout: float = 0.3,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -64,7 +64,7 @@ class CaptionDecoder(keras.Model):
         """Decoder state for a batch of segments; features (batch, frames, feature_dim)."""
         previous = ops.concatenate([features[:, :1], features[:, :-1]], axis=1)
         x = self.input_projection(ops.concatenate([features, features - previous], axis=-1))
-        context = self.frame_reader(x, training=training)
+        context = self.frame_reader(self.dropout(x, training=training), training=training)
         summary = ops.mean(context, axis=1)
         return {
             "h": self.init_h(summary),

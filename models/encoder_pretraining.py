@@ -27,7 +27,7 @@ TARGET_WIDTH = FINGERTIP + 3
 
 @dataclass(frozen=True)
 class PretrainingOptions:
-    epochs: int = 2
+    epochs: int = 3
     batch_size: int = 64
     learning_rate: float = 1e-3
     # Position errors (Huber, in eighths of the frame) against the presence cross-entropies:
@@ -85,10 +85,27 @@ def pretraining_loss(digit_position_weight: float, fingertip_position_weight: fl
 
 
 def build_pretraining_model(encoder) -> keras.Model:
-    """encoder + heads: uint8 frames -> (batch, TARGET_WIDTH) logits/positions."""
+    """encoder + heads: uint8 frames -> (batch, TARGET_WIDTH) logits/positions.
+
+    An encoder with keypoint maps is supervised on them directly: map c is digit class c
+    (peak = presence logit, expected x/y = centre), map 10 is the fingertip. Other encoders
+    get a linear head on their features.
+    """
     frames = keras.Input((encoder.input_size, encoder.input_size, 3), dtype="uint8")
     features = encoder(frames)
-    heads = keras.layers.Dense(TARGET_WIDTH, name="pretraining_heads")(features)
+    k = encoder.keypoint_count
+    if k < DIGIT_CLASSES + 1:
+        heads = keras.layers.Dense(TARGET_WIDTH, name="pretraining_heads")(features)
+        return keras.Model(frames, heads, name="encoder_pretraining")
+    keypoints = features[:, -3 * k :]
+    xs, ys, peaks = keypoints[:, :k], keypoints[:, k : 2 * k], keypoints[:, 2 * k :]
+    digit_positions = ops.reshape(
+        ops.stack([xs[:, :DIGIT_CLASSES], ys[:, :DIGIT_CLASSES]], axis=-1), (-1, 2 * DIGIT_CLASSES))
+    tip = DIGIT_CLASSES
+    heads = ops.concatenate([
+        peaks[:, :DIGIT_CLASSES], digit_positions,
+        peaks[:, tip : tip + 1], xs[:, tip : tip + 1], ys[:, tip : tip + 1],
+    ], axis=-1)
     return keras.Model(frames, heads, name="encoder_pretraining")
 
 

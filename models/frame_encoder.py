@@ -99,28 +99,39 @@ def build_backbone(name: str, input_size: int) -> keras.Model:
     raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
 
 
-@keras.saving.register_keras_serializable(package="framescribe")
-class SpatialSoftmax(keras.layers.Layer):
-    """(batch, h, w, c) -> (batch, 2 * keypoints): expected x, y in [-1, 1] per keypoint map."""
+KEYPOINTS = 32  # keypoint maps of the "spatial" pooling
 
-    def __init__(self, keypoints: int, **kwargs):
+
+@keras.saving.register_keras_serializable(package="framescribe")
+class SpatialKeypoints(keras.layers.Layer):
+    """(batch, h, w, c) -> (batch, 3 * keypoints): per learned keypoint map its expected x,
+    then y (spatial softmax, in [0, 1] of the frame width/height, sub-cell precise), then its
+    peak logit (how strongly it fires). Convolutional, so it localises anywhere in the frame.
+
+    Layout of the output: [x_0..x_{K-1}, y_0..y_{K-1}, peak_0..peak_{K-1}].
+    """
+
+    def __init__(self, keypoints: int = KEYPOINTS, **kwargs):
         super().__init__(**kwargs)
         self.keypoint_count = keypoints
-        self.project = keras.layers.Conv2D(keypoints, 1)
+        self.maps = keras.layers.Conv2D(keypoints, 1)
 
     def call(self, x):
         from keras import ops
 
-        maps = self.project(x)
+        maps = self.maps(x)
         height, width = maps.shape[1], maps.shape[2]
-        flat = ops.reshape(ops.transpose(maps, (0, 3, 1, 2)), (-1, self.keypoint_count,
-                                                              height * width))
+        flat = ops.reshape(ops.transpose(maps, (0, 3, 1, 2)),
+                           (-1, self.keypoint_count, height * width))
         weights = ops.softmax(flat, axis=-1)
-        ys, xs = ops.meshgrid(ops.linspace(-1.0, 1.0, height), ops.linspace(-1.0, 1.0, width),
-                              indexing="ij")
-        expected_x = ops.sum(weights * ops.reshape(xs, (1, 1, -1)), axis=-1)
-        expected_y = ops.sum(weights * ops.reshape(ys, (1, 1, -1)), axis=-1)
-        return ops.concatenate([expected_x, expected_y], axis=-1)
+        rows = (ops.arange(height, dtype="float32") + 0.5) / height
+        cols = (ops.arange(width, dtype="float32") + 0.5) / width
+        ys = ops.reshape(ops.repeat(rows[:, None], width, axis=1), (1, 1, -1))
+        xs = ops.reshape(ops.repeat(cols[None, :], height, axis=0), (1, 1, -1))
+        expected_x = ops.sum(weights * xs, axis=-1)
+        expected_y = ops.sum(weights * ys, axis=-1)
+        peak = ops.max(flat, axis=-1)
+        return ops.concatenate([expected_x, expected_y, peak], axis=-1)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "keypoints": self.keypoint_count}
@@ -130,12 +141,14 @@ class SpatialSoftmax(keras.layers.Layer):
 class FrameEncoder(keras.Model):
     """uint8 frames (batch, input_size, input_size, 3) -> float32 features (batch, feature_dim).
 
-    pooling="avg" global-average-pools the backbone's feature map; pooling="spatial" adds to a
-    global max-pool (*what* is there, translation invariant) the expected (x, y) of 32 learned
-    keypoint channels (a spatial softmax, as in deep spatial autoencoders: sub-cell precise)
-    and a coarse layout (1x1 conv to 16 channels, flattened), so that *where* things are
-    survives, which motion-describing heads need. feature_dim projects to a fixed width
-    (linear Dense); None keeps the pooled width (avg only).
+    pooling="avg" global-average-pools the backbone's feature map, then feature_dim projects
+    to a fixed width (linear Dense; None keeps the pooled width).
+    pooling="spatial" keeps *where* things are, which motion-describing heads need: a
+    feature_dim projection of a global max-pool (*what* is there) and a coarse layout (1x1 conv
+    to 16 channels, flattened), followed by 3 * KEYPOINTS SpatialKeypoints values (x, y and peak
+    of 32 learned keypoint maps, as in deep spatial autoencoders). output_dim = feature_dim +
+    96. Pretraining can supervise keypoint maps directly (one per digit class, one for a
+    fingertip), which makes them translation-equivariant detectors.
     """
 
     def __init__(
@@ -168,7 +181,7 @@ class FrameEncoder(keras.Model):
             self.reduce = None
         else:
             self.pool = keras.layers.GlobalMaxPooling2D()
-            self.keypoints = SpatialSoftmax(32)
+            self.keypoints = SpatialKeypoints(KEYPOINTS)
             self.reduce = keras.layers.Conv2D(16, 1, activation="relu")
             self.flatten = keras.layers.Flatten()
         self.project = (
@@ -181,6 +194,11 @@ class FrameEncoder(keras.Model):
             self.load_weights(weights_path)
 
     @property
+    def keypoint_count(self) -> int:
+        """Keypoint maps at the end of the features (0 unless pooling="spatial")."""
+        return KEYPOINTS if self.pooling == "spatial" else 0
+
+    @property
     def output_dim(self) -> int:
         """Width of the feature vector per frame."""
         probe = keras.ops.zeros((1, self.input_size, self.input_size, 3), dtype="uint8")
@@ -190,13 +208,10 @@ class FrameEncoder(keras.Model):
         x = self.rescale(keras.ops.cast(frames, "float32"))
         x = self.backbone(x, training=training)
         if self.reduce is None:
-            x = self.pool(x)
-        else:
-            x = keras.ops.concatenate(
-                [self.pool(x), self.keypoints(x), self.flatten(self.reduce(x))], axis=-1)
-        if self.project is not None:
-            x = self.project(x)
-        return x
+            pooled = self.pool(x)
+            return self.project(pooled) if self.project is not None else pooled
+        layout = keras.ops.concatenate([self.pool(x), self.flatten(self.reduce(x))], axis=-1)
+        return keras.ops.concatenate([self.project(layout), self.keypoints(x)], axis=-1)
 
     def get_config(self) -> dict:
         return {

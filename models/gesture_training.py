@@ -19,7 +19,7 @@ from .gesture_classifier import GestureClassifier
 
 @dataclass(frozen=True)
 class GestureTrainingOptions:
-    epochs: int = 12
+    epochs: int = 16
     batch_size: int = 32
     learning_rate: float = 3e-3
     cell: str = "lstm"

@@ -33,10 +33,10 @@ class TrainingOptions:
     pooling: str = "spatial"
     feature_dim: int = 256
     encoder_from: str | None = None  # a bundle whose encoder is reused, frozen
-    pretrain_epochs: int = 2
+    pretrain_epochs: int = 3
     pretrain_caption_clips: int = 3000
     pretrain_gesture_streams: int = 400
-    caption_clips: int = 20000
+    caption_clips: int = 30000
     gesture_streams: int = 2000
     captions: CaptionTrainingOptions = field(default_factory=CaptionTrainingOptions)
     gestures: GestureTrainingOptions = field(default_factory=GestureTrainingOptions)
