@@ -85,8 +85,9 @@ def _encoder(options: TrainingOptions, checkpoints: Path, started: float):
     if options.encoder_from:
         manifest = read_manifest(options.encoder_from)
         _log(f"reusing the encoder of {options.encoder_from} (frozen)", started)
-        return FrameEncoder(**manifest.encoder.config,
-                            weights_path=str(Path(options.encoder_from) / ENCODER_FILE))
+        config = {**manifest.encoder.config,
+                  "weights_path": str(Path(options.encoder_from) / ENCODER_FILE)}
+        return FrameEncoder(**config)
     encoder = FrameEncoder(options.backbone, options.input_size, options.pooling,
                            options.feature_dim)
     done = checkpoints / "encoder_pretrained.weights.h5"

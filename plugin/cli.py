@@ -56,7 +56,7 @@ def _annotate(args) -> int:
                  for g in result.gestures]
         text = get_writer(args.format).to_string(sorted(cues, key=lambda c: c.start))
     else:
-        text = _annotation_text(result)
+        text = _annotation_text(result, tasks)
     if args.output:
         from framescribe.plugin.atomic_files import write_atomically
 
@@ -89,13 +89,13 @@ def _annotation_json(video, result) -> dict:
     }
 
 
-def _annotation_text(result) -> str:
+def _annotation_text(result, tasks: tuple[str, ...]) -> str:
     lines = [f"{result.frames} frames, {result.duration:.2f} s"]
     for c in result.captions:
         lines.append(f"[{c.start:7.2f} -> {c.end:7.2f}] caption: {c.text}")
     for g in result.gestures:
         lines.append(f"[{g.start:7.2f} -> {g.end:7.2f}] gesture: {g.label} ({g.confidence:.2f})")
-    if not result.gestures:
+    if "gestures" in tasks and not result.gestures:
         lines.append("(no gesture events)")
     return "\n".join(lines) + "\n"
 
@@ -139,6 +139,11 @@ def _train(args) -> int:
 
     tasks = {"captions": ("captions",), "gestures": ("gestures",),
              "demo": ("captions", "gestures")}[args.what]
+    available = {"captions": "moving-digits", "gestures": "lasa-airwriting"}
+    for task in tasks:
+        if args.benchmark and args.benchmark != available[task]:
+            raise ValueError(f"--benchmark {args.benchmark}: {task} train on "
+                             f"{available[task]} (the only {task} benchmark bundled)")
     options = TrainingOptions(output=args.output, tasks=tasks, name=args.name or
                               Path(args.output).name, backbone=args.backbone,
                               input_size=args.input_size,
@@ -177,6 +182,16 @@ def _data_preview(args) -> int:
 
 
 # -- parser --------------------------------------------------------------------------------
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (a limit of 0 would otherwise silently mean "all")."""
     try:
@@ -209,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--output", "-o", help="write to this file (atomically), not stdout")
     annotate.add_argument("--tasks", default="captions,gestures",
                           help="comma-separated: captions, gestures (default both)")
-    annotate.add_argument("--segment-seconds", type=float,
+    annotate.add_argument("--segment-seconds", type=_positive_float,
                           help="caption segment length in seconds (default: the bundle's)")
     annotate.add_argument("--beam-size", type=int, default=3, help="caption beam size (1-16)")
     annotate.set_defaults(handler=_annotate, format="text")
@@ -239,8 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", help="bundle name (default: the output folder's name)")
     train.add_argument("--benchmark", help="benchmark (captions: moving-digits; gestures: "
                        "lasa-airwriting); the only ones available here")
-    train.add_argument("--epochs", type=int, help="epochs of the recurrent heads")
-    train.add_argument("--batch-size", type=int, help="batch size of the recurrent heads")
+    train.add_argument("--epochs", type=_positive_int, help="epochs of the recurrent heads")
+    train.add_argument("--batch-size", type=_positive_int, help="batch size of the recurrent heads")
     train.add_argument("--backbone", default="tiny_cnn",
                        choices=("tiny_cnn", "mobilenet_v3_small", "mobilenet_v3_large",
                                 "efficientnet_v2_b0", "resnet18", "resnet50"))
@@ -250,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cell", default="lstm", choices=("lstm", "gru", "simple_rnn"),
                        help="gesture classifier recurrent cell")
     train.add_argument("--encoder-from", help="reuse this bundle's encoder, frozen")
-    train.add_argument("--pretrain-epochs", type=int, help="encoder pretraining epochs")
+    train.add_argument("--pretrain-epochs", type=_positive_int, help="encoder pretraining epochs")
     train.add_argument("--clips", type=_positive_int,
                        help="caption training clips (default: the recipe's 30000)")
     train.add_argument("--streams", type=_positive_int,
