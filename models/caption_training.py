@@ -15,7 +15,7 @@ from .caption_vocabulary import CaptionVocabulary
 
 @dataclass(frozen=True)
 class CaptionTrainingOptions:
-    epochs: int = 12
+    epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 3e-3
     max_length: int = 20  # words, <end> not counted
@@ -33,8 +33,10 @@ def masked_caption_loss(targets, logits):
 
 
 def build_caption_decoder(vocabulary: CaptionVocabulary, feature_dim: int,
-                          options: CaptionTrainingOptions) -> CaptionDecoder:
-    return CaptionDecoder(len(vocabulary), feature_dim, units=options.units)
+                          options: CaptionTrainingOptions,
+                          keypoint_tracks: int = 0) -> CaptionDecoder:
+    return CaptionDecoder(len(vocabulary), feature_dim, units=options.units,
+                          keypoint_tracks=keypoint_tracks)
 
 
 def train_caption_decoder(
@@ -61,6 +63,7 @@ def train_caption_decoder(
         # reversed in time is a free, label-preserving second example.
         features = np.concatenate([features, features[:, ::-1]])
         inputs, targets = np.concatenate([inputs, inputs]), np.concatenate([targets, targets])
+    decoder.adapt_normalization(features[:: max(1, len(features) // 2000)])
     steps = options.epochs * int(np.ceil(len(features) / options.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(options.learning_rate, steps, alpha=0.05)
     decoder.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=5.0),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from .feature_standardizer import FeatureStandardizer
+
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simple_rnn": keras.layers.SimpleRNN}
 STATES_PER_LAYER = {"lstm": 2, "gru": 1, "simple_rnn": 1}
 
@@ -39,6 +41,7 @@ class GestureClassifier(keras.Model):
         self.units = units
         self.num_layers = num_layers
         self.dropout_rate = dropout
+        self.normalize = FeatureStandardizer()  # see adapt_normalization
         self.input_projection = keras.layers.Dense(units, activation="relu")
         self.recurrent_layers = [
             CELLS[cell](units, return_sequences=True, return_state=True) for _ in range(num_layers)
@@ -46,6 +49,10 @@ class GestureClassifier(keras.Model):
         self.dropout = keras.layers.Dropout(dropout)
         self.output_layer = keras.layers.Dense(1 + num_labels)
         self(ops.zeros((1, 1, input_dim)))  # create weights
+
+    def adapt_normalization(self, features) -> None:
+        """Standardise inputs with statistics of training features (frames, dim)."""
+        self.normalize.adapt(features)
 
     @property
     def state_count(self) -> int:
@@ -58,7 +65,7 @@ class GestureClassifier(keras.Model):
     def run(self, features, states: list | None = None, training=False):
         """features (batch, frames, input_dim) -> (logits (batch, frames, 1 + labels), states)."""
         per_layer = STATES_PER_LAYER[self.cell]
-        x = self.input_projection(features)
+        x = self.input_projection(self.normalize(features))
         new_states = []
         for i, layer in enumerate(self.recurrent_layers):
             initial = None if states is None else states[i * per_layer : (i + 1) * per_layer]

@@ -69,6 +69,7 @@ def train_gesture_classifier(
     verbose: int = 1,
 ) -> dict:
     """Train in place on streams: features[i] (frames_i, D), frame_labels[i] (frames_i,)."""
+    classifier.adapt_normalization(np.concatenate(features[:: max(1, len(features) // 300)]))
     x, y, w = pad_sequences(features, frame_labels, options.final_frame_weight)
     steps = options.epochs * int(np.ceil(len(x) / options.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(options.learning_rate, steps, alpha=0.05)

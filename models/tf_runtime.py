@@ -45,12 +45,8 @@ class TensorFlowRuntime:
         self._caption_init = tf.function(
             lambda features: decoder.init(features), input_signature=[feature_spec]
         )
-        state_spec = {
-            "h": tf.TensorSpec((None, decoder.units), tf.float32),
-            "c": tf.TensorSpec((None, decoder.units), tf.float32),
-            "context": tf.TensorSpec((None, None, decoder.units), tf.float32),
-            "keys": tf.TensorSpec((None, None, decoder.attention_units), tf.float32),
-        }
+        state_spec = {name: tf.TensorSpec((None, *shape), tf.float32)
+                      for name, shape in decoder.state_shapes().items()}
 
         def step(tokens, state):
             logits, new_state, _ = decoder.step(tokens, state)

@@ -36,7 +36,7 @@ class TrainingOptions:
     pretrain_epochs: int = 3
     pretrain_caption_clips: int = 3000
     pretrain_gesture_streams: int = 400
-    caption_clips: int = 30000
+    caption_clips: int = 20000
     gesture_streams: int = 2000
     captions: CaptionTrainingOptions = field(default_factory=CaptionTrainingOptions)
     gestures: GestureTrainingOptions = field(default_factory=GestureTrainingOptions)
@@ -198,7 +198,8 @@ def train(options: TrainingOptions) -> dict:
     if "captions" in options.tasks:
         features, captions = _caption_features(options, runtime, checkpoints, started)
         vocabulary = CaptionVocabulary.from_captions(captions)
-        decoder = build_caption_decoder(vocabulary, features.shape[-1], options.captions)
+        decoder = build_caption_decoder(vocabulary, features.shape[-1], options.captions,
+                                        keypoint_tracks=encoder.keypoint_count)
         _log(f"training the caption decoder on {len(features)} clips", started)
         stage = time.time()
         train_caption_decoder(decoder, vocabulary, features, captions, options.captions,

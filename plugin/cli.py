@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--encoder-from", help="reuse this bundle's encoder, frozen")
     train.add_argument("--pretrain-epochs", type=_positive_int, help="encoder pretraining epochs")
     train.add_argument("--clips", type=_positive_int,
-                       help="caption training clips (default: the recipe's 30000)")
+                       help="caption training clips (default: the recipe's 20000)")
     train.add_argument("--streams", type=_positive_int,
                        help="gesture training streams (default: the recipe's 2000)")
     train.add_argument("--checkpoint-dir", help="where checkpoints and feature caches live "

@@ -22,10 +22,12 @@ def tiny_bundle(tmp_path_factory):
 
     vocabulary = CaptionVocabulary.from_captions(
         [f"digit {d} is {m}" for d in range(10) for m in MOTIONS])
-    encoder = FrameEncoder("tiny_cnn", 64, "spatial", 32)
-    decoder = CaptionDecoder(len(vocabulary), 32, units=32, embedding_dim=8, attention_units=16)
+    encoder = FrameEncoder("tiny_cnn", 64, "spatial", 32)  # 32 + 3 * 32 keypoint values = 128
+    dim = encoder.output_dim
+    decoder = CaptionDecoder(len(vocabulary), dim, units=32, embedding_dim=8, attention_units=16,
+                             keypoint_tracks=encoder.keypoint_count)
     labels = gesture_labels()
-    classifier = GestureClassifier(len(labels), 32, units=16)
+    classifier = GestureClassifier(len(labels), dim, units=16)
     manifest = BundleManifest(name="tiny", version="1", frame_rate=10.0,
                               caption_segment_frames=16, encoder=ModelEntry("", {}),
                               caption_max_length=8)

@@ -30,7 +30,7 @@ def greedy_reference(runtime, features, max_length, start_id=1, end_id=2):
 
 
 def test_beam_size_one_equals_greedy(runtime):
-    features = np.random.default_rng(0).normal(size=(5, 16, 32)).astype("float32")
+    features = np.random.default_rng(0).normal(size=(5, 16, 128)).astype("float32")
     options = DecodingOptions(beam_size=1, max_length=8)
     beam = decode_captions(runtime, features, options, start_id=1, end_id=2)
     greedy = greedy_reference(runtime, features, max_length=8)
@@ -40,7 +40,7 @@ def test_beam_size_one_equals_greedy(runtime):
 
 
 def test_wider_beam_finds_at_least_as_likely_captions(runtime):
-    features = np.random.default_rng(1).normal(size=(4, 16, 32)).astype("float32")
+    features = np.random.default_rng(1).normal(size=(4, 16, 128)).astype("float32")
     greedy = decode_captions(runtime, features, DecodingOptions(beam_size=1, max_length=8),
                              start_id=1, end_id=2)
     beam = decode_captions(runtime, features, DecodingOptions(beam_size=4, max_length=8),
@@ -50,7 +50,7 @@ def test_wider_beam_finds_at_least_as_likely_captions(runtime):
 
 
 def test_captions_never_exceed_max_length(runtime):
-    features = np.random.default_rng(2).normal(size=(6, 16, 32)).astype("float32")
+    features = np.random.default_rng(2).normal(size=(6, 16, 128)).astype("float32")
     for beam_size in (1, 3):
         decoded = decode_captions(runtime, features,
                                   DecodingOptions(beam_size=beam_size, max_length=3),
@@ -59,7 +59,7 @@ def test_captions_never_exceed_max_length(runtime):
 
 
 def test_empty_batch_and_bad_options(runtime):
-    assert decode_captions(runtime, np.zeros((0, 16, 32), np.float32), DecodingOptions(),
+    assert decode_captions(runtime, np.zeros((0, 16, 128), np.float32), DecodingOptions(),
                            start_id=1, end_id=2) == []
     with pytest.raises(ValueError, match="beam_size"):
         DecodingOptions(beam_size=0)

@@ -24,7 +24,7 @@ def test_runtime_step_equals_run(tiny_bundle):
     from framescribe.models.model_bundle import load_tensorflow_runtime
 
     _, runtime = load_tensorflow_runtime(tiny_bundle)
-    features = np.random.default_rng(1).normal(size=(2, 12, 32)).astype("float32")
+    features = np.random.default_rng(1).normal(size=(2, 12, 128)).astype("float32")
     whole = runtime.gesture_run(features)
     states = runtime.gesture_initial_state(2)
     for t in range(12):

@@ -113,7 +113,7 @@ def test_trained_models_are_saved_without_optimizer_state(tmp_path):
     classifier.fit(np.zeros((4, 5, 8), np.float32), np.zeros((4, 5), np.int32), verbose=0)
     manifest = BundleManifest(name="t", version="1", frame_rate=10.0, caption_segment_frames=16,
                               encoder=ModelEntry("", {}))
-    save_bundle(tmp_path / "b", manifest, encoder=FrameEncoder("tiny_cnn", 64, "spatial", 8),
+    save_bundle(tmp_path / "b", manifest, encoder=FrameEncoder("tiny_cnn", 64, "avg", 8),
                 gesture_classifier=classifier, labels=("a", "b", "c"))
     weights_bytes = 4 * classifier.count_params()
     size = (tmp_path / "b" / "gesture_classifier.weights.h5").stat().st_size
