@@ -166,15 +166,19 @@ class Pipeline:
             batch = np.stack([features[bounds[i][0]:bounds[i][1]] for i in members])
             for i, result in zip(members, self.caption(batch, decoding), strict=True):
                 texts[i] = result
-        period = 1.0 / self.manifest.frame_rate
-        return [CaptionSegment(float(times[s]), float(times[e - 1] + period), *texts[i])
+        return [CaptionSegment(float(times[s]), self._end_time(times, e), *texts[i])
                 for i, (s, e) in enumerate(bounds)]
+
+    def _end_time(self, times: np.ndarray, end: int) -> float:
+        """End of frames [.., end): the next frame's time, or the last one's plus a period."""
+        if end < len(times):
+            return float(times[end])
+        return float(times[end - 1] + 1.0 / self.manifest.frame_rate)
 
     def _gesture_events(self, features, times, options: PipelineOptions):
         probs = self.gesture_probabilities(features[None])[0]
-        period = 1.0 / self.manifest.frame_rate
         return [
             GestureEvent(self.labels[e.label], float(times[e.start]),
-                         float(times[e.end - 1] + period), e.confidence)
+                         self._end_time(times, e.end), e.confidence)
             for e in extract_events(probs, options.events or self.default_event_options)
         ]

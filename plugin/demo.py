@@ -40,13 +40,13 @@ def sample_video_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def show(title: str, result) -> None:
+def show(title: str, result, gestures: bool = True) -> None:
     print(f"\n== {title}: {result.frames} frames, {result.duration:.1f} s")
     for c in result.captions:
         print(f"  [{c.start:6.2f}-{c.end:6.2f}s] caption: {c.text}")
     for g in result.gestures:
         print(f"  [{g.start:6.2f}-{g.end:6.2f}s] gesture: {g.label} ({g.confidence:.2f})")
-    if not result.gestures:
+    if gestures and not result.gestures:
         print("  (no gesture events)")
 
 
@@ -66,7 +66,7 @@ def run(bundle: str) -> int:
             clip = digits[index]
             video = write_video(Path(tmp) / f"moving-digits-{index}.avi", clip.frames, rate)
             show(f"moving-digits test clip {index} ({video.name})",
-                 pipeline.annotate(video, PipelineOptions(tasks=("captions",))))
+                 pipeline.annotate(video, PipelineOptions(tasks=("captions",))), gestures=False)
             print(f"  reference: {clip.references[0]}")
         stream = ContinuousStreams("test")[0]
         video = write_video(Path(tmp) / "lasa-airwriting-stream-0.avi", stream.frames, rate)
