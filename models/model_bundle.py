@@ -168,21 +168,18 @@ def _check_files(directory: Path, manifest: BundleManifest) -> None:
         if entry.sha256 and _sha256(file) != entry.sha256:
             raise BundleError(f"{file}: corrupt (SHA-256 differs from {MANIFEST})")
     if manifest.caption_decoder is not None:
-        vocabulary = load_vocabulary(directory)
-        expected = manifest.caption_decoder.config.get("vocabulary_size")
-        if len(vocabulary) != expected:
-            raise BundleError(
-                f"{directory / VOCABULARY_FILE}: has {len(vocabulary)} words, "
-                f"the caption decoder expects {expected}"
-            )
+        _check_count(directory / VOCABULARY_FILE, len(load_vocabulary(directory)), "words",
+                     manifest.caption_decoder, "vocabulary_size", "caption decoder")
     if manifest.gesture_classifier is not None:
-        labels = load_labels(directory)
-        expected = manifest.gesture_classifier.config.get("num_labels")
-        if len(labels) != expected:
-            raise BundleError(
-                f"{directory / LABELS_FILE}: has {len(labels)} labels, "
-                f"the gesture classifier expects {expected}"
-            )
+        _check_count(directory / LABELS_FILE, len(load_labels(directory)), "labels",
+                     manifest.gesture_classifier, "num_labels", "gesture classifier")
+
+
+def _check_count(path: Path, count: int, what: str, entry: ModelEntry, key: str,
+                 model: str) -> None:
+    expected = entry.config.get(key)
+    if count != expected:
+        raise BundleError(f"{path}: has {count} {what}, the {model} expects {expected}")
 
 
 def load_vocabulary(directory: str | os.PathLike) -> CaptionVocabulary:
