@@ -12,6 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory):
     """A complete bundle with untrained models: real files, real loading, fast to build."""
+    import keras
+
     from framescribe.models.caption_decoder import CaptionDecoder
     from framescribe.models.caption_vocabulary import CaptionVocabulary
     from framescribe.models.frame_encoder import FrameEncoder
@@ -20,6 +22,7 @@ def tiny_bundle(tmp_path_factory):
     from framescribe.models.model_bundle import BundleManifest, ModelEntry, save_bundle
     from framescribe.models.moving_digits import MOTIONS
 
+    keras.utils.set_random_seed(0)  # the same untrained weights on every run
     vocabulary = CaptionVocabulary.from_captions(
         [f"digit {d} is {m}" for d in range(10) for m in MOTIONS])
     encoder = FrameEncoder("tiny_cnn", 64, "spatial", 32)  # 32 + 3 * 32 keypoint values = 128
