@@ -156,24 +156,35 @@ def mobilenet_runtime():
 
 
 # -- caption decoder -----------------------------------------------------------------------
+def _step_latencies(group: str, name: str, per: str, step, make_inputs,
+                    options: BenchmarkOptions) -> list[Measurement]:
+    """Microseconds per `step(inputs, state) -> (_, state)` call, state fed back, for each batch
+    of STEP_BATCHES; make_inputs(batch) -> (inputs, initial state)."""
+    rows = []
+    for batch in STEP_BATCHES:
+        inputs, initial = make_inputs(batch)
+
+        def run(state=initial, inputs=inputs) -> None:
+            for _ in range(options.steps):
+                _, state = step(inputs, state)
+
+        seconds = median_seconds(run, options.repeats) / options.steps
+        rows.append(Measurement(group, name, batch, seconds * 1e6, "us/step",
+                                note=f"{seconds * 1e6 / batch:.0f} us/{per}"))
+    return rows
+
+
 def caption_step_measurements(runtime, segment_frames: int, options: BenchmarkOptions,
                               start_id: int) -> list[Measurement]:
     """Microseconds per caption_step call (one word for `batch` sequences), state fed back."""
-    rows = []
-    for batch in STEP_BATCHES:
-        features = _random_features(batch, segment_frames, runtime.caption_decoder.feature_dim,
-                                    options.seed)
-        initial = runtime.caption_init(features)
-        tokens = np.full(batch, start_id, np.int32)
+    dim = runtime.caption_decoder.feature_dim
 
-        def run(state=initial, tokens=tokens) -> None:
-            for _ in range(options.steps):
-                _, state = runtime.caption_step(tokens, state)
+    def make_inputs(batch: int):
+        features = _random_features(batch, segment_frames, dim, options.seed)
+        return np.full(batch, start_id, np.int32), runtime.caption_init(features)
 
-        seconds = median_seconds(run, options.repeats) / options.steps
-        rows.append(Measurement("caption decoder", "caption_step", batch, seconds * 1e6,
-                                "us/step", note=f"{seconds * 1e6 / batch:.0f} us/sequence"))
-    return rows
+    return _step_latencies("caption decoder", "caption_step", "sequence", runtime.caption_step,
+                           make_inputs, options)
 
 
 def decode_measurements(runtime, segment_frames: int, max_length: int, vocabulary,
@@ -209,20 +220,14 @@ def _random_features(batch: int, frames: int, dim: int, seed: int) -> np.ndarray
 # -- gesture classifier --------------------------------------------------------------------
 def gesture_step_measurements(runtime, options: BenchmarkOptions) -> list[Measurement]:
     """Microseconds per gesture_step call (one frame for `batch` streams), states fed back."""
-    rows = []
     dim = runtime.gesture_classifier.input_dim
-    for batch in STEP_BATCHES:
+
+    def make_inputs(batch: int):
         features = _random_features(batch, 1, dim, options.seed)[:, 0, :]
-        initial = runtime.gesture_initial_state(batch)
+        return features, runtime.gesture_initial_state(batch)
 
-        def run(states=initial, features=features) -> None:
-            for _ in range(options.steps):
-                _, states = runtime.gesture_step(features, states)
-
-        seconds = median_seconds(run, options.repeats) / options.steps
-        rows.append(Measurement("gesture classifier", "gesture_step", batch, seconds * 1e6,
-                                "us/step", note=f"{seconds * 1e6 / batch:.0f} us/stream"))
-    return rows
+    return _step_latencies("gesture classifier", "gesture_step", "stream", runtime.gesture_step,
+                           make_inputs, options)
 
 
 # -- whole pipeline ------------------------------------------------------------------------

@@ -187,7 +187,9 @@ class FrameEncoder(keras.Model):
         self.project = (
             keras.layers.Dense(feature_dim) if feature_dim else None
         )
-        self(keras.ops.zeros((1, input_size, input_size, 3), dtype="uint8"))  # create weights
+        # Creates the weights, and measures the width once (output_dim is read per request).
+        probe = keras.ops.zeros((1, input_size, input_size, 3), dtype="uint8")
+        self._output_dim = int(self(probe).shape[-1])
         if weights_path:
             if not os.path.exists(weights_path):
                 raise FileNotFoundError(f"encoder weights file not found: {weights_path}")
@@ -201,8 +203,7 @@ class FrameEncoder(keras.Model):
     @property
     def output_dim(self) -> int:
         """Width of the feature vector per frame."""
-        probe = keras.ops.zeros((1, self.input_size, self.input_size, 3), dtype="uint8")
-        return int(self(probe).shape[-1])
+        return self._output_dim
 
     def call(self, frames, training=False):
         x = self.rescale(keras.ops.cast(frames, "float32"))

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -283,8 +283,6 @@ def save_bundle(
             vocabulary.save(staging / VOCABULARY_FILE)
         if gesture_classifier is not None:
             (staging / LABELS_FILE).write_text("\n".join(labels) + "\n", encoding="utf-8")
-        from dataclasses import replace
-
         final = replace(manifest, **entries)
         (staging / MANIFEST).write_text(json.dumps(final.to_json(), indent=2) + "\n", "utf-8")
         read_manifest(staging)  # never publish a bundle we cannot read back

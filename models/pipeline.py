@@ -162,7 +162,7 @@ class Pipeline:
         by_length: dict[int, list[int]] = {}
         for i, (s, e) in enumerate(bounds):
             by_length.setdefault(e - s, []).append(i)
-        for _, members in by_length.items():
+        for members in by_length.values():
             batch = np.stack([features[bounds[i][0]:bounds[i][1]] for i in members])
             for i, result in zip(members, self.caption(batch, decoding), strict=True):
                 texts[i] = result

@@ -19,6 +19,7 @@ import numpy as np
 
 from .caption_training import CaptionTrainingOptions
 from .gesture_training import GestureTrainingOptions
+from .moving_digits import CLIP_FRAMES
 
 BENCHMARK_FRAME_RATE = 10.0  # frames per second the benchmark clips stand for
 
@@ -68,7 +69,7 @@ def _gesture_stream_frames(count: int, seed: int):
     from .lasa_airwriting import ContinuousStreams
 
     streams = ContinuousStreams("train", count=count, seed=seed)
-    return [streams[i] for i in range(count)]
+    return (streams[i] for i in range(count))  # one at a time: 2,000 streams are ~4.5 GB
 
 
 def _encoder(options: TrainingOptions, checkpoints: Path, started: float):
@@ -146,12 +147,13 @@ def _caption_features(options, runtime, checkpoints: Path, started: float):
     for start in range(0, options.caption_clips, 500):
         clips = [digits[i] for i in range(start, min(options.caption_clips, start + 500))]
         frames = np.concatenate([c.frames for c in clips])
-        features.append(_encode(runtime, frames, options.input_size).reshape(len(clips), 16, -1))
+        features.append(
+            _encode(runtime, frames, options.input_size).reshape(len(clips), CLIP_FRAMES, -1))
         # One canonical order per clip (the smaller caption) makes the target deterministic;
         # evaluation accepts either order.
         captions += [min(c.references) for c in clips]
-        _log(f"encoded {start + len(clips)}/{options.caption_clips} caption clips", started) \
-            if (start // 500) % 10 == 9 else None
+        if (start // 500) % 10 == 9:
+            _log(f"encoded {start + len(clips)}/{options.caption_clips} caption clips", started)
     features = np.concatenate(features)
     _save_array(cache, features=features, captions=np.array(captions))
     return features, captions
@@ -225,17 +227,18 @@ def train(options: TrainingOptions) -> dict:
         name=options.name,
         version="1",
         frame_rate=BENCHMARK_FRAME_RATE,
-        caption_segment_frames=16,
+        caption_segment_frames=CLIP_FRAMES,
         encoder=placeholder,
         caption_max_length=options.captions.max_length,
-        training={"options": _jsonable(asdict(options)), "timings": timings},
+        training={"options": asdict(options), "timings": timings},
     )
-    final = save_bundle(options.output, manifest, encoder=encoder, caption_decoder=decoder,
-                        vocabulary=vocabulary, gesture_classifier=classifier, labels=labels)
+    save_bundle(options.output, manifest, encoder=encoder, caption_decoder=decoder,
+                vocabulary=vocabulary, gesture_classifier=classifier, labels=labels)
     _log(f"wrote the bundle {options.output}", started)
     if options.evaluate:
         evaluate_and_record(options.output, options.tasks, options.eval_limit, started)
-    return json.loads((Path(options.output) / "manifest.json").read_text()) if final else {}
+    # Re-read: evaluation has added the metrics since the bundle was written.
+    return json.loads((Path(options.output) / "manifest.json").read_text())
 
 
 def evaluate_and_record(bundle: str, tasks, limit: int | None, started: float) -> None:
@@ -255,11 +258,3 @@ def evaluate_and_record(bundle: str, tasks, limit: int | None, started: float) -
                    ("exact_match", "bleu4", "digit_accuracy", "motion_accuracy",
                     "top1", "top5", "event_f1") if k in metrics}
         _log(f"{benchmark} test: {summary}", started)
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -72,9 +73,13 @@ def _check_output_directory(path: str) -> None:
         raise FileNotFoundError(f"{path}: cannot write, directory {directory} does not exist")
 
 
+@dataclass(frozen=True)
 class _Cue:
-    def __init__(self, start: float, end: float, text: str):
-        self.start, self.end, self.text = start, end, text
+    """One subtitle cue (the subtitle writers' TimedText): seconds and text."""
+
+    start: float
+    end: float
+    text: str
 
 
 def _annotation_json(video, result) -> dict:

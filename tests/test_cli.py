@@ -173,6 +173,7 @@ def expected_cues(tiny_bundle, video, capsys, marker: str) -> list[tuple[str, st
         millis = round(seconds * 1000)
         return f"00:00:{millis // 1000:02d}{marker}{millis % 1000:03d}"
 
+    assert spans, "the tiny bundle (seed 0) should give at least one cue to compare"
     return [(stamp(a), stamp(b)) for a, b in spans]
 
 
