@@ -109,13 +109,16 @@ class CaptionDecoder(keras.Model):
     def _read_tracks(self, features, previous):
         """(batch, frames, dim) -> (batch, K, TRACK_UNITS): each keypoint's path over time."""
         k = self.keypoint_tracks
+        # A static batch size stays static through the reshape (LiteRT needs that to convert
+        # the GRU's loop); otherwise it is read at run time.
+        batch = features.shape[0] if features.shape[0] is not None else ops.shape(features)[0]
         frames = ops.shape(features)[1]
         points = features[..., -3 * k :]
         motion = points - previous[..., -3 * k :]
         per_track = ops.stack([points[..., :k], points[..., k : 2 * k], points[..., 2 * k :],
                                motion[..., :k], motion[..., k : 2 * k]], axis=-1)
-        per_track = ops.reshape(ops.transpose(per_track, (0, 2, 1, 3)), (-1, frames, 5))
-        summary = ops.reshape(self.track_reader(per_track), (-1, k, self.TRACK_UNITS))
+        per_track = ops.reshape(ops.transpose(per_track, (0, 2, 1, 3)), (batch * k, frames, 5))
+        summary = ops.reshape(self.track_reader(per_track), (batch, k, self.TRACK_UNITS))
         return summary + self.track_identity(ops.arange(k))[None]
 
     def state_shapes(self) -> dict[str, tuple]:
@@ -128,17 +131,22 @@ class CaptionDecoder(keras.Model):
         return shapes
 
     def step(self, tokens, state: dict, training=False):
-        """One word: tokens (batch,) -> (logits (batch, V), state, attention (batch, frames))."""
-        query = self.query_projection(state["h"])[:, None, :]
-        scores = self.attention_score(ops.tanh(state["keys"] + query))[..., 0]
+        """One word: tokens (batch,) -> (logits (batch, V), state, attention (batch, frames)).
+
+        Written with expand_dims/squeeze rather than `[..., None]` indexing: LiteRT's
+        converter has no builtin for strided slices that add axes on dynamic shapes."""
+        query = ops.expand_dims(self.query_projection(state["h"]), 1)
+        scores = ops.squeeze(self.attention_score(ops.tanh(state["keys"] + query)), -1)
         attention = ops.softmax(scores, axis=-1)
-        attended = ops.sum(attention[..., None] * state["context"], axis=1)
+        attended = ops.sum(ops.expand_dims(attention, -1) * state["context"], axis=1)
         if self.keypoint_tracks:
-            track_query = self.track_query_projection(state["h"])[:, None, :]
-            track_scores = self.track_score(ops.tanh(state["track_keys"] + track_query))[..., 0]
+            track_query = ops.expand_dims(self.track_query_projection(state["h"]), 1)
+            track_scores = ops.squeeze(
+                self.track_score(ops.tanh(state["track_keys"] + track_query)), -1)
             track_weights = ops.softmax(track_scores, axis=-1)
             attended = ops.concatenate(
-                [attended, ops.sum(track_weights[..., None] * state["tracks"], axis=1)], axis=-1)
+                [attended, ops.sum(ops.expand_dims(track_weights, -1) * state["tracks"], axis=1)],
+                axis=-1)
         x = ops.concatenate([self.embedding(tokens), attended], axis=-1)
         h, (h, c) = self.cell(x, [state["h"], state["c"]], training=training)
         out = self.dropout(ops.concatenate([h, attended], axis=-1), training=training)

@@ -27,6 +27,17 @@ DECODER_FILE = "caption_decoder.weights.h5"
 CLASSIFIER_FILE = "gesture_classifier.weights.h5"
 VOCABULARY_FILE = "vocabulary.txt"
 LABELS_FILE = "gesture_labels.txt"
+LITERT_DIR = "litert"
+# role -> (file name in LITERT_DIR, signature name); the roles the LiteRT runtime calls.
+LITERT_FILES = {
+    "encoder": ("frame_encoder.tflite", "encode"),
+    "caption_init": ("caption_init.tflite", "caption_init"),
+    "caption_step": ("caption_step.tflite", "caption_step"),
+    "gesture_step": ("gesture_step.tflite", "gesture_step"),
+}
+# Which Keras model each LiteRT file was exported from (to detect stale exports).
+LITERT_SOURCES = {"encoder": "encoder", "caption_init": "caption_decoder",
+                  "caption_step": "caption_decoder", "gesture_step": "gesture_classifier"}
 
 
 class BundleError(ValueError):
@@ -44,6 +55,27 @@ class ModelEntry:
 
 
 @dataclass(frozen=True)
+class LiteRTModel:
+    """One exported LiteRT file. source_sha256: the Keras weights it was exported from."""
+
+    file: str
+    signature: str
+    sha256: str
+    source_sha256: str
+    quantized: bool = False  # int8 dynamic-range weights
+
+
+@dataclass(frozen=True)
+class LiteRTExport:
+    """The manifest's `litert` section: files by role, how they were made, their accuracy."""
+
+    models: dict[str, LiteRTModel]
+    quantization: str = "none"
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)  # batch-1 ms, float32 vs int8
+
+
+@dataclass(frozen=True)
 class BundleManifest:
     name: str
     version: str
@@ -56,6 +88,7 @@ class BundleManifest:
     gesture_event_options: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    litert: LiteRTExport | None = None
     format_version: int = FORMAT_VERSION
 
     @property
@@ -87,10 +120,16 @@ class BundleManifest:
             "gesture_event_options": self.gesture_event_options,
             "training": self.training,
             "metrics": self.metrics,
+            "litert": None if self.litert is None else {
+                "quantization": self.litert.quantization,
+                "models": {role: m.__dict__.copy() for role, m in self.litert.models.items()},
+                "metrics": self.litert.metrics,
+                "timings": self.litert.timings,
+            },
         }
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -109,6 +148,26 @@ def _entry(raw: Any, key: str, path: Path) -> ModelEntry | None:
         version=str(raw.get("version", "1")),
         sha256=str(raw.get("sha256", "")),
     )
+
+
+def _litert_section(raw: Any, path: Path) -> LiteRTExport | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("models"), dict):
+        raise BundleError(f"{path}: 'litert' must be an object with 'models'")
+    models = {}
+    for role, entry in raw["models"].items():
+        if role not in LITERT_FILES:
+            raise BundleError(f"{path}: unknown LiteRT role {role!r} "
+                              f"(expected {', '.join(LITERT_FILES)})")
+        if not isinstance(entry, dict) or "file" not in entry:
+            raise BundleError(f"{path}: litert model {role!r} needs a 'file'")
+        models[role] = LiteRTModel(
+            file=str(entry["file"]), signature=str(entry.get("signature", LITERT_FILES[role][1])),
+            sha256=str(entry.get("sha256", "")), source_sha256=str(entry.get("source_sha256", "")),
+            quantized=bool(entry.get("quantized", False)))
+    return LiteRTExport(models, str(raw.get("quantization", "none")),
+                        dict(raw.get("metrics") or {}), dict(raw.get("timings") or {}))
 
 
 def read_manifest(directory: str | os.PathLike) -> BundleManifest:
@@ -143,6 +202,7 @@ def read_manifest(directory: str | os.PathLike) -> BundleManifest:
             gesture_event_options=dict(raw.get("gesture_event_options") or {}),
             training=dict(raw.get("training") or {}),
             metrics=dict(raw.get("metrics") or {}),
+            litert=_litert_section(raw.get("litert"), path),
         )
     except KeyError as error:
         raise BundleError(f"{path}: missing required key {error}") from None
@@ -165,8 +225,16 @@ def _check_files(directory: Path, manifest: BundleManifest) -> None:
         file = directory / entry.file
         if not file.is_file():
             raise BundleError(f"{file}: missing (listed in {MANIFEST})")
-        if entry.sha256 and _sha256(file) != entry.sha256:
+        if entry.sha256 and file_sha256(file) != entry.sha256:
             raise BundleError(f"{file}: corrupt (SHA-256 differs from {MANIFEST})")
+    if manifest.litert is not None:
+        for model in manifest.litert.models.values():
+            file = directory / model.file
+            if not file.is_file():
+                raise BundleError(f"{file}: missing (listed in {MANIFEST}); recreate the LiteRT "
+                                  f"files with `framescribe export --bundle {directory}`")
+            if model.sha256 and file_sha256(file) != model.sha256:
+                raise BundleError(f"{file}: corrupt (SHA-256 differs from {MANIFEST})")
     if manifest.caption_decoder is not None:
         _check_count(directory / VOCABULARY_FILE, len(load_vocabulary(directory)), "words",
                      manifest.caption_decoder, "vocabulary_size", "caption decoder")
@@ -277,7 +345,7 @@ def save_bundle(
                 file=file,
                 config=model.get_config(),
                 version=old.version if old else "1",
-                sha256=_sha256(staging / file),
+                sha256=file_sha256(staging / file),
             )
         if caption_decoder is not None:
             vocabulary.save(staging / VOCABULARY_FILE)
@@ -308,12 +376,52 @@ def _clean_copy(model):
     return clean
 
 
-def update_metrics(directory: str | os.PathLike, benchmark: str, metrics: dict) -> None:
-    """Record evaluation results for `benchmark` in the bundle's manifest (atomic rewrite)."""
+def update_metrics(directory: str | os.PathLike, benchmark: str, metrics: dict,
+                   runtime: str = "tf") -> None:
+    """Record evaluation results for `benchmark` in the bundle's manifest (atomic rewrite).
+    runtime "litert" records them in the litert section (its files may be int8)."""
     path = Path(directory) / MANIFEST
     raw = json.loads(path.read_text("utf-8"))
-    raw.setdefault("metrics", {})[benchmark] = metrics
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(json.dumps(raw, indent=2) + "\n")
+    if runtime == "litert":
+        if not raw.get("litert"):
+            raise BundleError(f"{path}: has no LiteRT export to record metrics for")
+        raw["litert"].setdefault("metrics", {})[benchmark] = metrics
+    else:
+        raw.setdefault("metrics", {})[benchmark] = metrics
+    write_json_atomically(path, raw)
+
+
+def write_json_atomically(path: Path, data: dict) -> None:
+    """Replace a JSON file in one step: readers see the old or the new file, never half."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
+                                     encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
     os.chmod(f.name, 0o644)
     os.replace(f.name, path)
+
+
+def load_litert_runtime(directory: str | os.PathLike):
+    """(manifest, LiteRTRuntime) for the bundle, without importing TensorFlow."""
+    from .litert_runtime import LiteRTRuntime
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    export = manifest.litert
+    hint = f"create them with `framescribe export --bundle {directory}`"
+    if export is None:
+        raise BundleError(f"{directory / MANIFEST}: the bundle has no LiteRT files; {hint}")
+    needed = ["encoder"]
+    if manifest.caption_decoder is not None:
+        needed += ["caption_init", "caption_step"]
+    if manifest.gesture_classifier is not None:
+        needed.append("gesture_step")
+    for role in needed:
+        model = export.models.get(role)
+        if model is None:
+            raise BundleError(f"{directory / MANIFEST}: no LiteRT file for the {role}; {hint}")
+        source = getattr(manifest, LITERT_SOURCES[role])
+        if model.source_sha256 and source.sha256 and model.source_sha256 != source.sha256:
+            raise BundleError(f"{directory / model.file}: stale (exported from other "
+                              f"{source.file} weights); {hint}")
+    files = {role: directory / export.models[role].file for role in needed}
+    return manifest, LiteRTRuntime(files, manifest)

@@ -22,6 +22,7 @@ from .model_bundle import BundleManifest, load_labels, load_vocabulary
 from .video_frames import TimedFrame, VideoError, fit_frame, read_video, sample_frames
 
 TASKS = ("captions", "gestures")
+RUNTIMES = ("tf", "litert")
 ENCODE_CHUNK = 256  # frames held in memory before encoding
 
 
@@ -86,15 +87,19 @@ class Pipeline:
 
     @classmethod
     def from_bundle(cls, directory: str | os.PathLike, runtime: str = "tf") -> Pipeline:
-        """Load and validate a bundle. runtime: "tf" (TensorFlow)."""
-        if runtime != "tf":
-            raise ValueError(f"unknown runtime {runtime!r}; available: tf")
-        from .model_bundle import load_tensorflow_runtime
+        """Load and validate a bundle. runtime: "tf" (TensorFlow: Keras weights, GPU when
+        present) or "litert" (the bundle's .tflite files on CPU; never imports TensorFlow)."""
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
+        from . import model_bundle
 
-        manifest, tf_runtime = load_tensorflow_runtime(directory)
+        if runtime == "litert":
+            manifest, loaded = model_bundle.load_litert_runtime(directory)
+        else:
+            manifest, loaded = model_bundle.load_tensorflow_runtime(directory)
         vocabulary = load_vocabulary(directory) if manifest.caption_decoder else None
         labels = load_labels(directory) if manifest.gesture_classifier else None
-        return cls(manifest, tf_runtime, vocabulary, labels)
+        return cls(manifest, loaded, vocabulary, labels)
 
     # -- steps ---------------------------------------------------------------------------
     def encode(self, frames) -> np.ndarray:

@@ -235,10 +235,22 @@ def train(options: TrainingOptions) -> dict:
     save_bundle(options.output, manifest, encoder=encoder, caption_decoder=decoder,
                 vocabulary=vocabulary, gesture_classifier=classifier, labels=labels)
     _log(f"wrote the bundle {options.output}", started)
+    from .litert_export import export_litert, record_litert_metrics
+
+    export_litert(options.output, log=lambda line: _log(f"LiteRT {line}", started))
     if options.evaluate:
         evaluate_and_record(options.output, options.tasks, options.eval_limit, started)
+        if options.eval_limit is None:
+            record_litert_metrics(options.output, _benchmarks(options.tasks),
+                                  lambda line: _log(line, started))
     # Re-read: evaluation has added the metrics since the bundle was written.
     return json.loads((Path(options.output) / "manifest.json").read_text())
+
+
+def _benchmarks(tasks) -> list[str]:
+    """The bundled benchmark of each task, in task order."""
+    return [benchmark for task, benchmark in (("captions", "moving-digits"),
+                                              ("gestures", "lasa-airwriting")) if task in tasks]
 
 
 def evaluate_and_record(bundle: str, tasks, limit: int | None, started: float) -> None:
@@ -248,9 +260,7 @@ def evaluate_and_record(bundle: str, tasks, limit: int | None, started: float) -
     from .pipeline import Pipeline
 
     pipeline = Pipeline.from_bundle(bundle)
-    for task, benchmark in (("captions", "moving-digits"), ("gestures", "lasa-airwriting")):
-        if task not in tasks:
-            continue
+    for benchmark in _benchmarks(tasks):
         metrics = evaluate(pipeline, benchmark, EvaluationOptions(limit=limit))
         metrics.pop("examples", None)
         update_metrics(bundle, benchmark, metrics)

@@ -39,7 +39,7 @@ def _annotate(args) -> int:
 
     if args.output:
         _check_output_directory(args.output)  # before minutes of work, and naming the file
-    pipeline = Pipeline.from_bundle(args.bundle)
+    pipeline = Pipeline.from_bundle(args.bundle, runtime=args.runtime)
     tasks = tuple(args.tasks.split(","))
     segment = args.segment_seconds
     segment_frames = None if segment is None else max(
@@ -112,7 +112,7 @@ def _eval(args) -> int:
     from framescribe.models.model_bundle import update_metrics
     from framescribe.models.pipeline import Pipeline
 
-    pipeline = Pipeline.from_bundle(args.bundle)
+    pipeline = Pipeline.from_bundle(args.bundle, runtime=args.runtime)
 
     def progress(done: int, total: int) -> None:
         print(f"\r{args.benchmark} {args.split}: {done}/{total} clips", end="", file=sys.stderr)
@@ -123,7 +123,7 @@ def _eval(args) -> int:
     metrics = evaluate(pipeline, args.benchmark, options, progress)
     if args.record:
         recorded = {k: v for k, v in metrics.items() if k != "examples"}
-        update_metrics(args.bundle, args.benchmark, recorded)
+        update_metrics(args.bundle, args.benchmark, recorded, runtime=args.runtime)
     if args.json:
         print(json.dumps(metrics))
     else:
@@ -176,6 +176,24 @@ def _train(args) -> int:
     return 0
 
 
+# -- export --------------------------------------------------------------------------------
+def _export(args) -> int:
+    _quiet_tensorflow()
+    from framescribe.models.evaluation import BENCHMARKS
+    from framescribe.models.litert_export import export_litert, record_litert_metrics
+    from framescribe.models.model_bundle import read_manifest
+
+    def log(line: str) -> None:
+        print(f"export: {line}", file=sys.stderr)
+
+    read_manifest(args.bundle)  # a bad bundle is reported before TensorFlow loads
+    export_litert(args.bundle, quantize=args.quantize, log=log)
+    if not args.no_eval:
+        record_litert_metrics(
+            args.bundle, [b for b in read_manifest(args.bundle).metrics if b in BENCHMARKS], log)
+    return 0
+
+
 # -- data ----------------------------------------------------------------------------------
 def _data_preview(args) -> int:
     from framescribe.models.contact_sheet import write_contact_sheet
@@ -208,6 +226,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", choices=("tf", "litert"), default="tf",
+                        help="tf: TensorFlow (GPU when present); litert: the bundle's LiteRT "
+                             "files on CPU, without TensorFlow (see `framescribe export`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="framescribe",
@@ -232,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--segment-seconds", type=_positive_float,
                           help="caption segment length in seconds (default: the bundle's)")
     annotate.add_argument("--beam-size", type=int, default=3, help="caption beam size (1-16)")
+    _add_runtime_option(annotate)
     annotate.set_defaults(handler=_annotate, format="text")
 
     evaluate = commands.add_parser(
@@ -247,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--beam-size", type=int, default=3, help="caption beam size")
     evaluate.add_argument("--record", action="store_true",
                           help="also store the metrics in the bundle's manifest.json")
+    _add_runtime_option(evaluate)
     evaluate.set_defaults(handler=_eval)
 
     train = commands.add_parser(
@@ -283,6 +309,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(handler=_train)
 
+    export = commands.add_parser(
+        "export", help="(re)create a bundle's LiteRT files",
+        description="Convert the bundle's Keras models to LiteRT (.tflite) files in "
+                    "BUNDLE/litert and record them in its manifest; then measure them on the "
+                    "benchmarks the bundle has metrics for and record that too.")
+    export.add_argument("--bundle", required=True, help="model bundle directory")
+    export.add_argument("--quantize", choices=("none", "dynamic"), default="none",
+                        help="dynamic: int8 dynamic-range weights for each model where that "
+                             "is faster on this CPU (timed here); default none (float32)")
+    export.add_argument("--no-eval", action="store_true",
+                        help="skip measuring the LiteRT files' accuracy")
+    export.set_defaults(handler=_export)
+
     data = commands.add_parser("data", help="look at the benchmark data")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     preview = data_commands.add_parser("preview", help="write a contact-sheet PNG of clips")
@@ -301,9 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("framescribe: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, OSError) as error:
+    except (ValueError, FileNotFoundError, OSError, RuntimeError) as error:
         # Our errors (BundleError, VideoError, bad options) subclass ValueError and already
-        # name the file and the problem: one line, no traceback.
+        # name the file and the problem: one line, no traceback. RuntimeError: a runtime that
+        # cannot run here (e.g. LiteRT next to TensorFlow) or a failed child step.
         print(f"framescribe: error: {error}", file=sys.stderr)
         return EXIT_FAILED
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: small real models (random weights) saved as a bundle."""
+"""Shared fixtures: small real models (random weights) saved as a bundle, with LiteRT files."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def tiny_bundle(tmp_path_factory):
     from framescribe.models.frame_encoder import FrameEncoder
     from framescribe.models.gesture_classifier import GestureClassifier
     from framescribe.models.lasa_airwriting import gesture_labels
+    from framescribe.models.litert_export import export_litert
     from framescribe.models.model_bundle import BundleManifest, ModelEntry, save_bundle
     from framescribe.models.moving_digits import MOTIONS
 
@@ -37,4 +38,5 @@ def tiny_bundle(tmp_path_factory):
     directory = tmp_path_factory.mktemp("bundles") / "tiny"
     save_bundle(directory, manifest, encoder=encoder, caption_decoder=decoder,
                 vocabulary=vocabulary, gesture_classifier=classifier, labels=labels)
+    export_litert(directory, log=lambda line: None)
     return directory
