@@ -36,11 +36,13 @@ from framescribe.models.pipeline import Pipeline
 from framescribe.models.lasa_airwriting import LasaAirwriting
 from framescribe.models.moving_digits import MovingDigits
 
-bundle, out, caption_clips, gesture_clips = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+bundle, out = sys.argv[1], sys.argv[2]
+caption_clips, gesture_clips = int(sys.argv[3]), int(sys.argv[4])
 pipeline = Pipeline.from_bundle(bundle, runtime="litert")
 digits, lasa = MovingDigits("test"), LasaAirwriting("test")
 frames = np.stack([digits[i].frames for i in range(caption_clips)])
-features = pipeline.encode(list(frames.reshape(-1, *frames.shape[2:]))).reshape(caption_clips, 16, -1)
+features = pipeline.encode(list(frames.reshape(-1, *frames.shape[2:])))
+features = features.reshape(caption_clips, 16, -1)
 captions = [t for t, _ in pipeline.caption(features, DecodingOptions(beam_size=3,
             max_length=pipeline.manifest.caption_max_length))]
 clips = np.stack([lasa[i].frames for i in range(gesture_clips)])
