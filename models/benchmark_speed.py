@@ -14,7 +14,11 @@ numbers are not. Measured:
 - caption decoder: microseconds per `caption_step` at batch 1 and 32, and captions/s of
   `decode_captions` (a batch of segments) with beam 1 and beam 3;
 - gesture classifier: microseconds per `gesture_step` at batch 1 and 32;
-- `Pipeline.annotate`, frames/s, on a 20 s clip of random 320x240 frames at the bundle's rate.
+- `Pipeline.annotate`, frames/s, on a 20 s clip of random 320x240 frames at the bundle's rate;
+- the same encoder, step, decode and pipeline rows on the LiteRT runtime (the bundle's .tflite
+  files, and a LiteRT export of the untrained MobileNetV3-Small), measured in a child process
+  (LiteRT cannot share a process with TensorFlow) on the same inputs, and printed side by side
+  with the TensorFlow numbers.
 
 Without --bundle, the shipped demo bundle is used when it exists, else a temporary bundle of
 untrained models at the default sizes (which decode every caption to the maximum length, a
@@ -75,6 +79,7 @@ class Measurement:
     unit: str
     ratio: float | None = None
     note: str = ""
+    runtime: str = "tf"  # tf or litert
 
 
 @dataclass(frozen=True)
@@ -134,17 +139,35 @@ def encoder_measurements(runtime, group: str, options: BenchmarkOptions) -> list
     single_rows = (
         ("model.predict per frame", per_frame(lambda x: encoder.predict(x, verbose=0))),
         ("eager model(x) per frame", per_frame(lambda x: encoder(x, training=False))),
-        ("tf.function encode", per_frame(runtime.encode)),
     )
     rows = []
     for name, run in single_rows:
         seconds = median_seconds(run, options.repeats)
         rows.append((name, 1, len(singles) / seconds))
-    seconds = median_seconds(lambda: runtime.encode(frames), options.repeats)
-    rows.append(("tf.function encode", ENCODER_BATCH, ENCODER_BATCH / seconds))
     baseline = rows[0][2]
     return [Measurement(group, name, batch, fps, "frames/s", fps / baseline)
-            for name, batch, fps in rows]
+            for name, batch, fps in rows] + encode_measurements(runtime, group, options,
+                                                                baseline)
+
+
+def encode_measurements(runtime, group: str, options: BenchmarkOptions,
+                        baseline: float | None = None) -> list[Measurement]:
+    """frames/s of `runtime.encode` (either runtime) at batch 1 and ENCODER_BATCH, on the same
+    frames as encoder_measurements; ratio against `baseline` frames/s when given."""
+    size = runtime.input_size
+    frames = random_frames(ENCODER_BATCH, size, size, options.seed)
+    singles = [frames[i : i + 1] for i in range(options.single_frames)]
+
+    def one_at_a_time() -> None:
+        for x in singles:
+            runtime.encode(x)
+
+    rows = [(1, len(singles) / median_seconds(one_at_a_time, options.repeats)),
+            (ENCODER_BATCH,
+             ENCODER_BATCH / median_seconds(lambda: runtime.encode(frames), options.repeats))]
+    return [Measurement(group, "encode", batch, fps, "frames/s",
+                        None if baseline is None else fps / baseline, runtime=runtime.name)
+            for batch, fps in rows]
 
 
 def mobilenet_runtime():
@@ -157,7 +180,7 @@ def mobilenet_runtime():
 
 # -- caption decoder -----------------------------------------------------------------------
 def _step_latencies(group: str, name: str, per: str, step, make_inputs,
-                    options: BenchmarkOptions) -> list[Measurement]:
+                    options: BenchmarkOptions, runtime: str) -> list[Measurement]:
     """Microseconds per `step(inputs, state) -> (_, state)` call, state fed back, for each batch
     of STEP_BATCHES; make_inputs(batch) -> (inputs, initial state)."""
     rows = []
@@ -170,21 +193,21 @@ def _step_latencies(group: str, name: str, per: str, step, make_inputs,
 
         seconds = median_seconds(run, options.repeats) / options.steps
         rows.append(Measurement(group, name, batch, seconds * 1e6, "us/step",
-                                note=f"{seconds * 1e6 / batch:.0f} us/{per}"))
+                                note=f"{seconds * 1e6 / batch:.0f} us/{per}", runtime=runtime))
     return rows
 
 
 def caption_step_measurements(runtime, segment_frames: int, options: BenchmarkOptions,
                               start_id: int) -> list[Measurement]:
     """Microseconds per caption_step call (one word for `batch` sequences), state fed back."""
-    dim = runtime.caption_decoder.feature_dim
+    dim = runtime.feature_dim
 
     def make_inputs(batch: int):
         features = _random_features(batch, segment_frames, dim, options.seed)
         return np.full(batch, start_id, np.int32), runtime.caption_init(features)
 
     return _step_latencies("caption decoder", "caption_step", "sequence", runtime.caption_step,
-                           make_inputs, options)
+                           make_inputs, options, runtime.name)
 
 
 def decode_measurements(runtime, segment_frames: int, max_length: int, vocabulary,
@@ -192,8 +215,8 @@ def decode_measurements(runtime, segment_frames: int, max_length: int, vocabular
     """captions/s of decode_captions on CAPTION_SEGMENTS segments, beam 1 (baseline) and 3."""
     from .caption_search import DecodingOptions, decode_captions
 
-    features = _random_features(CAPTION_SEGMENTS, segment_frames,
-                                runtime.caption_decoder.feature_dim, options.seed)
+    features = _random_features(CAPTION_SEGMENTS, segment_frames, runtime.feature_dim,
+                                options.seed)
     rows = []
     for beam in (1, 3):
         decoding = DecodingOptions(beam_size=beam, max_length=max_length)
@@ -208,7 +231,7 @@ def decode_measurements(runtime, segment_frames: int, max_length: int, vocabular
         rows.append((beam, CAPTION_SEGMENTS / seconds, f"{words[-1]:.1f} words/caption"))
     baseline = rows[0][1]
     return [Measurement("caption decoder", f"decode_captions beam {beam}", CAPTION_SEGMENTS,
-                        rate, "captions/s", rate / baseline, note)
+                        rate, "captions/s", rate / baseline, note, runtime.name)
             for beam, rate, note in rows]
 
 
@@ -220,14 +243,14 @@ def _random_features(batch: int, frames: int, dim: int, seed: int) -> np.ndarray
 # -- gesture classifier --------------------------------------------------------------------
 def gesture_step_measurements(runtime, options: BenchmarkOptions) -> list[Measurement]:
     """Microseconds per gesture_step call (one frame for `batch` streams), states fed back."""
-    dim = runtime.gesture_classifier.input_dim
+    dim = runtime.feature_dim
 
     def make_inputs(batch: int):
         features = _random_features(batch, 1, dim, options.seed)[:, 0, :]
         return features, runtime.gesture_initial_state(batch)
 
     return _step_latencies("gesture classifier", "gesture_step", "stream", runtime.gesture_step,
-                           make_inputs, options)
+                           make_inputs, options, runtime.name)
 
 
 # -- whole pipeline ------------------------------------------------------------------------
@@ -239,7 +262,8 @@ def pipeline_measurement(pipeline, options: BenchmarkOptions) -> Measurement:
     seconds = median_seconds(lambda: pipeline.annotate(clip), options.pipeline_repeats)
     return Measurement("pipeline", "Pipeline.annotate", count, count / seconds, "frames/s",
                        note=f"{CLIP_SECONDS:.0f} s {CLIP_WIDTH}x{CLIP_HEIGHT} at {rate:g} fps; "
-                            f"{CLIP_SECONDS / seconds:.1f}x real time")
+                            f"{CLIP_SECONDS / seconds:.1f}x real time",
+                       runtime=pipeline.runtime.name)
 
 
 # -- bundles -------------------------------------------------------------------------------
@@ -303,30 +327,80 @@ def run_benchmark(bundle: str | None, options: BenchmarkOptions, quick: bool,
     started = time.perf_counter()
     machine = machine_info()
     rows: list[Measurement] = []
-    with bundle_to_measure(bundle) as (directory, description):
+    with bundle_to_measure(bundle) as (directory, description), \
+            tempfile.TemporaryDirectory(prefix="framescribe-bench-") as work:
         pipeline = Pipeline.from_bundle(directory)
-        manifest, runtime = pipeline.manifest, pipeline.runtime
+        manifest = pipeline.manifest
         size = manifest.input_size
-        log(f"encoder {manifest.backbone} {size}x{size}")
-        rows += encoder_measurements(runtime, f"encoder {manifest.backbone} {size}x{size}",
-                                     options)
-        if runtime.caption_decoder is not None:
-            log("caption decoder")
-            segment = manifest.caption_segment_frames
-            rows += caption_step_measurements(runtime, segment, options,
-                                              pipeline.vocabulary.start_id)
-            rows += decode_measurements(runtime, segment, manifest.caption_max_length,
-                                        pipeline.vocabulary, options)
-        if runtime.gesture_classifier is not None:
-            log("gesture classifier")
-            rows += gesture_step_measurements(runtime, options)
-        log("pipeline")
-        rows.append(pipeline_measurement(pipeline, options))
-    log("encoder mobilenet_v3_small 224x224")
-    rows += encoder_measurements(mobilenet_runtime(),
-                                 "encoder mobilenet_v3_small 224x224 (untrained)", options)
+        encoder_group = f"encoder {manifest.backbone} {size}x{size}"
+        log(encoder_group)
+        rows += encoder_measurements(pipeline.runtime, encoder_group, options)
+        rows += bundle_measurements(pipeline, options, log)
+        log(MOBILENET_GROUP)
+        mobilenet = mobilenet_runtime()
+        rows += encoder_measurements(mobilenet, MOBILENET_GROUP, options)
+        mobilenet_file = Path(work) / "mobilenet_v3_small.tflite"
+        if manifest.litert is not None:
+            from .litert_export import export_encoder
+
+            export_encoder(mobilenet.encoder, mobilenet_file)
+            log("the same on LiteRT (child process)")
+            rows += litert_measurements(directory, encoder_group, mobilenet_file, quick)
     return BenchmarkReport(machine, description, quick, tuple(rows),
                            round(time.perf_counter() - started, 1))
+
+
+MOBILENET_GROUP = "encoder mobilenet_v3_small 224x224 (untrained)"
+
+
+def bundle_measurements(pipeline, options: BenchmarkOptions,
+                        log: Callable[[str], None]) -> list[Measurement]:
+    """Step, decode and pipeline rows of one pipeline (either runtime)."""
+    manifest, runtime = pipeline.manifest, pipeline.runtime
+    rows = []
+    if manifest.caption_decoder is not None:
+        log(f"caption decoder ({runtime.name})")
+        segment = manifest.caption_segment_frames
+        rows += caption_step_measurements(runtime, segment, options,
+                                          pipeline.vocabulary.start_id)
+        rows += decode_measurements(runtime, segment, manifest.caption_max_length,
+                                    pipeline.vocabulary, options)
+    if manifest.gesture_classifier is not None:
+        log(f"gesture classifier ({runtime.name})")
+        rows += gesture_step_measurements(runtime, options)
+    log(f"pipeline ({runtime.name})")
+    rows.append(pipeline_measurement(pipeline, options))
+    return rows
+
+
+def litert_measurements(bundle: Path, encoder_group: str, mobilenet_file: Path,
+                        quick: bool) -> list[Measurement]:
+    """The LiteRT rows, measured by benchmark_litert in a TensorFlow-free child process."""
+    import subprocess
+
+    command = [sys.executable, "-m", "framescribe.models.benchmark_litert", "--bundle",
+               str(bundle), "--encoder-group", encoder_group, "--mobilenet", str(mobilenet_file),
+               "--mobilenet-group", MOBILENET_GROUP] + (["--quick"] if quick else [])
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"the LiteRT measurements failed: {result.stderr.strip()[-500:]}")
+    return [Measurement(**row) for row in json.loads(result.stdout)]
+
+
+def side_by_side(rows) -> list[str]:
+    """Lines comparing each row measured on both runtimes: TF, LiteRT, LiteRT's speed-up."""
+    tf_rows = {(r.group, r.name, r.batch): r for r in rows if r.runtime == "tf"}
+    lines = [f"{'TF vs LiteRT':<44} {'batch':>5} {'TF':>10} {'LiteRT':>10} {'unit':<10} "
+             f"{'LiteRT speed-up':>15}"]
+    for lite in (r for r in rows if r.runtime == "litert"):
+        tf = tf_rows.get((lite.group, lite.name, lite.batch))
+        if tf is None:
+            continue
+        faster = tf.value / lite.value if lite.unit == "us/step" else lite.value / tf.value
+        label = f"{lite.group.split(' (')[0]}: {lite.name}"
+        lines.append(f"  {label:<42} {lite.batch:>5} {_number(tf.value):>10} "
+                     f"{_number(lite.value):>10} {lite.unit:<10} {faster:>14.2f}x")
+    return lines if len(lines) > 1 else []
 
 
 def format_report(report: BenchmarkReport) -> str:
@@ -347,8 +421,13 @@ def format_report(report: BenchmarkReport) -> str:
             group = row.group
             lines.append(f"-- {group}")
         ratio = "" if row.ratio is None else f"{row.ratio:.2f}x"
-        lines.append(f"  {row.name:<28} {row.batch:>5} {_number(row.value):>11} {row.unit:<10} "
+        name = f"{row.name} [{row.runtime}]" if row.runtime != "tf" or row.name == "encode" \
+            else row.name
+        lines.append(f"  {name:<28} {row.batch:>5} {_number(row.value):>11} {row.unit:<10} "
                      f"{ratio:>7}  {row.note}".rstrip())
+    comparison = side_by_side(report.measurements)
+    if comparison:
+        lines += ["", *comparison]
     lines.append(f"\ntotal {report.elapsed_s:.0f} s")
     return "\n".join(lines)
 

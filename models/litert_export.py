@@ -60,13 +60,8 @@ def _endpoints(runtime) -> dict[str, tuple[object, Callable, list]]:
     import tensorflow as tf
 
     endpoints = {}
-    encoder = runtime.encoder
-    size = encoder.input_size
-    endpoints["encoder"] = (
-        encoder,
-        lambda frames: {"features": encoder(frames, training=False)},
-        [tf.TensorSpec((None, size, size, 3), tf.uint8, name="frames")],
-    )
+    if runtime.encoder is not None:
+        endpoints["encoder"] = _encoder_endpoint(runtime.encoder)
     decoder = runtime.caption_decoder
     if decoder is not None:
         shapes = decoder.state_shapes()
@@ -106,6 +101,21 @@ def _endpoints(runtime) -> dict[str, tuple[object, Callable, list]]:
                for i in range(classifier.state_count)],
         )
     return endpoints
+
+
+def export_encoder(encoder, path: str | os.PathLike) -> None:
+    """One FrameEncoder alone to a .tflite file (e.g. to time a backbone without a bundle)."""
+    with tempfile.TemporaryDirectory(prefix="framescribe-export-") as work:
+        data = _convert(*_encoder_endpoint(encoder), "encoder", Path(work), False)
+    Path(path).write_bytes(data)
+
+
+def _encoder_endpoint(encoder) -> tuple[object, Callable, list]:
+    import tensorflow as tf
+
+    size = encoder.input_size
+    return (encoder, lambda frames: {"features": encoder(frames, training=False)},
+            [tf.TensorSpec((None, size, size, 3), tf.uint8, name="frames")])
 
 
 def _convert(model, function, signature, role: str, work: Path, quantize: bool) -> bytes:

@@ -64,8 +64,10 @@ class LiteRTRuntime:
         self.manifest = manifest
         self._runners = {role: open_signature(path, LITERT_FILES[role][1], threads)
                          for role, path in files.items()}
-        encoder_output = self._runners["encoder"].get_output_details()["features"]
-        self._feature_dim = int(encoder_output["shape_signature"][-1])
+        self._feature_dim = 0  # a landmark-gesture bundle without captions has no encoder
+        if "encoder" in self._runners:
+            encoder_output = self._runners["encoder"].get_output_details()["features"]
+            self._feature_dim = int(encoder_output["shape_signature"][-1])
         if "gesture_step" in self._runners:
             inputs = self._runners["gesture_step"].get_input_details()
             self._gesture_state_shapes = [
@@ -87,6 +89,12 @@ class LiteRTRuntime:
     @property
     def feature_dim(self) -> int:
         return self._feature_dim
+
+    @property
+    def input_size(self) -> int:
+        """Encoder input side, pixels."""
+        frames = self._runners["encoder"].get_input_details()["frames"]
+        return int(frames["shape_signature"][1])
 
     # -- captions ------------------------------------------------------------------------
     def caption_init(self, features: np.ndarray) -> dict[str, np.ndarray]:

@@ -27,6 +27,7 @@ DECODER_FILE = "caption_decoder.weights.h5"
 CLASSIFIER_FILE = "gesture_classifier.weights.h5"
 VOCABULARY_FILE = "vocabulary.txt"
 LABELS_FILE = "gesture_labels.txt"
+GESTURE_INPUTS = ("frames", "landmarks")  # what the gesture classifier reads per frame
 LITERT_DIR = "litert"
 # role -> (file name in LITERT_DIR, signature name); the roles the LiteRT runtime calls.
 LITERT_FILES = {
@@ -81,7 +82,7 @@ class BundleManifest:
     version: str
     frame_rate: float  # frames per second the models were trained at
     caption_segment_frames: int  # frames per caption segment
-    encoder: ModelEntry
+    encoder: ModelEntry | None  # None only for a landmark-gesture bundle without captions
     caption_decoder: ModelEntry | None = None
     gesture_classifier: ModelEntry | None = None
     caption_max_length: int = 20
@@ -89,15 +90,19 @@ class BundleManifest:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     litert: LiteRTExport | None = None
+    # "frames": gestures from the encoder's image features; "landmarks": from client-computed
+    # hand/pose landmarks (ISLR layout, see landmark_features.py).
+    gesture_input: str = "frames"
     format_version: int = FORMAT_VERSION
 
     @property
     def input_size(self) -> int:
-        return int(self.encoder.config["input_size"])
+        """Encoder input side in pixels (0: the bundle reads no images)."""
+        return int(self.encoder.config["input_size"]) if self.encoder else 0
 
     @property
     def backbone(self) -> str:
-        return str(self.encoder.config["backbone"])
+        return str(self.encoder.config["backbone"]) if self.encoder else "none"
 
     def to_json(self) -> dict[str, Any]:
         def entry(e: ModelEntry | None):
@@ -117,6 +122,7 @@ class BundleManifest:
             "encoder": entry(self.encoder),
             "caption_decoder": entry(self.caption_decoder),
             "gesture_classifier": entry(self.gesture_classifier),
+            "gesture_input": self.gesture_input,
             "gesture_event_options": self.gesture_event_options,
             "training": self.training,
             "metrics": self.metrics,
@@ -195,7 +201,7 @@ def read_manifest(directory: str | os.PathLike) -> BundleManifest:
             version=str(raw["version"]),
             frame_rate=float(raw["frame_rate"]),
             caption_segment_frames=int(raw["caption_segment_frames"]),
-            encoder=_entry(raw["encoder"], "encoder", path),
+            encoder=_entry(raw.get("encoder"), "encoder", path),
             caption_decoder=_entry(raw.get("caption_decoder"), "caption_decoder", path),
             gesture_classifier=_entry(raw.get("gesture_classifier"), "gesture_classifier", path),
             caption_max_length=int(raw.get("caption_max_length", 20)),
@@ -203,13 +209,19 @@ def read_manifest(directory: str | os.PathLike) -> BundleManifest:
             training=dict(raw.get("training") or {}),
             metrics=dict(raw.get("metrics") or {}),
             litert=_litert_section(raw.get("litert"), path),
+            gesture_input=str(raw.get("gesture_input", "frames")),
         )
     except KeyError as error:
         raise BundleError(f"{path}: missing required key {error}") from None
     except (TypeError, ValueError) as error:
         raise BundleError(f"{path}: bad value ({error})") from None
-    if manifest.encoder is None:
-        raise BundleError(f"{path}: 'encoder' is required")
+    if manifest.gesture_input not in GESTURE_INPUTS:
+        raise BundleError(f"{path}: gesture_input must be one of {', '.join(GESTURE_INPUTS)}, "
+                          f"got {manifest.gesture_input!r}")
+    if manifest.encoder is None and (manifest.caption_decoder is not None
+                                     or manifest.gesture_input == "frames"):
+        raise BundleError(f"{path}: 'encoder' is required (only a landmark-gesture bundle "
+                          "without captions has none)")
     if manifest.caption_decoder is None and manifest.gesture_classifier is None:
         raise BundleError(f"{path}: needs a caption_decoder, a gesture_classifier, or both")
     if manifest.frame_rate <= 0 or manifest.caption_segment_frames < 1:
@@ -283,21 +295,29 @@ def load_tensorflow_runtime(directory: str | os.PathLike):
 
     directory = Path(directory)
     manifest = read_manifest(directory)
-    encoder = _load_model(directory, manifest.encoder, FrameEncoder)
-    decoder = classifier = None
+    encoder = decoder = classifier = None
+    if manifest.encoder is not None:
+        encoder = _load_model(directory, manifest.encoder, FrameEncoder)
     if manifest.caption_decoder is not None:
         decoder = _load_model(directory, manifest.caption_decoder, CaptionDecoder)
     if manifest.gesture_classifier is not None:
         classifier = _load_model(directory, manifest.gesture_classifier, GestureClassifier)
-    feature_dim = encoder.output_dim
-    for entry, key in ((manifest.caption_decoder, "feature_dim"),
-                       (manifest.gesture_classifier, "input_dim")):
-        if entry is not None and entry.config.get(key) != feature_dim:
-            raise BundleError(
-                f"{directory / MANIFEST}: {entry.file} expects {key}={entry.config.get(key)}, "
-                f"the encoder gives {feature_dim}"
-            )
+    _check_input_widths(directory, manifest, encoder.output_dim if encoder else None)
     return manifest, TensorFlowRuntime(encoder, decoder, classifier)
+
+
+def _check_input_widths(directory: Path, manifest: BundleManifest, feature_dim: int | None):
+    """Each head must read what feeds it: the encoder's features or the landmark features."""
+    from .landmark_features import LANDMARK_FEATURE_DIM
+
+    gesture_source = (LANDMARK_FEATURE_DIM, "the landmark features give") \
+        if manifest.gesture_input == "landmarks" else (feature_dim, "the encoder gives")
+    for entry, key, (width, source) in (
+            (manifest.caption_decoder, "feature_dim", (feature_dim, "the encoder gives")),
+            (manifest.gesture_classifier, "input_dim", gesture_source)):
+        if entry is not None and entry.config.get(key) != width:
+            raise BundleError(f"{directory / MANIFEST}: {entry.file} expects "
+                              f"{key}={entry.config.get(key)}, {source} {width}")
 
 
 def _load_model(directory: Path, entry: ModelEntry, model_class):
@@ -318,7 +338,7 @@ def save_bundle(
     directory: str | os.PathLike,
     manifest: BundleManifest,
     *,
-    encoder,
+    encoder=None,
     caption_decoder=None,
     vocabulary: CaptionVocabulary | None = None,
     gesture_classifier=None,
@@ -351,7 +371,7 @@ def save_bundle(
             vocabulary.save(staging / VOCABULARY_FILE)
         if gesture_classifier is not None:
             (staging / LABELS_FILE).write_text("\n".join(labels) + "\n", encoding="utf-8")
-        final = replace(manifest, **entries)
+        final = replace(manifest, litert=None, **entries)  # export_litert adds fresh files
         (staging / MANIFEST).write_text(json.dumps(final.to_json(), indent=2) + "\n", "utf-8")
         read_manifest(staging)  # never publish a bundle we cannot read back
         if directory.exists():
@@ -410,7 +430,7 @@ def load_litert_runtime(directory: str | os.PathLike):
     hint = f"create them with `framescribe export --bundle {directory}`"
     if export is None:
         raise BundleError(f"{directory / MANIFEST}: the bundle has no LiteRT files; {hint}")
-    needed = ["encoder"]
+    needed = ["encoder"] if manifest.encoder is not None else []
     if manifest.caption_decoder is not None:
         needed += ["caption_init", "caption_step"]
     if manifest.gesture_classifier is not None:

@@ -125,14 +125,55 @@ class Pipeline:
         return self.runtime.gesture_run(features)
 
     # -- whole videos --------------------------------------------------------------------
+    @property
+    def reads_landmarks(self) -> bool:
+        """True when the gesture classifier reads hand/pose landmarks instead of images."""
+        return self.manifest.gesture_input == "landmarks"
+
+    def landmark_features(self, landmarks) -> np.ndarray:
+        """landmarks (frames, 543, 3), NaN = missing -> gesture features (frames, D)."""
+        from .landmark_features import landmark_features
+
+        return landmark_features(landmarks)
+
+    def annotate_landmarks(self, landmarks, timestamps=None,
+                           options: PipelineOptions | None = None) -> Annotation:
+        """Gesture events from landmark frames (ISLR layout (frames, 543, 3), NaN = missing),
+        for bundles with gesture_input "landmarks". timestamps (frames,) in seconds, default
+        the bundle's frame rate; frames are sampled to that rate like video frames."""
+        if not self.reads_landmarks:
+            raise ValueError("this bundle's gesture classifier reads images, not landmarks; "
+                             "use annotate() with video frames")
+        options = options or PipelineOptions(tasks=("gestures",))
+        landmarks = np.asarray(landmarks, np.float32)
+        rate = self.manifest.frame_rate
+        if timestamps is None:
+            timestamps = np.arange(len(landmarks)) / rate
+        if len(timestamps) != len(landmarks):
+            raise ValueError(f"got {len(timestamps)} timestamps for {len(landmarks)} frames")
+        # Sampling only looks at timestamps: each TimedFrame carries its frame's index.
+        sampled = list(sample_frames((TimedFrame(float(t), i) for i, t in enumerate(timestamps)),
+                                     rate))
+        if not sampled:
+            raise ValueError("no landmark frames")
+        times = np.array([f.timestamp for f in sampled])
+        features = self.landmark_features(landmarks[[f.image for f in sampled]])
+        gestures = self._gesture_events(features, times, options)
+        return Annotation((), tuple(gestures), len(times),
+                          float(times[-1] - times[0] + 1.0 / rate))
+
     def annotate(self, video, options: PipelineOptions | None = None) -> Annotation:
         """Annotate a video: a file path, an array (frames, h, w, 3) at the model's frame rate,
         or an iterable of TimedFrame / (timestamp_s, frame) with non-decreasing timestamps."""
-        options = options or PipelineOptions()
+        options = options or PipelineOptions(
+            tasks=("captions",) if self.reads_landmarks else TASKS)
         if "captions" in options.tasks and self.vocabulary is None:
             raise ValueError("this bundle has no caption decoder; ask for tasks=('gestures',)")
         if "gestures" in options.tasks and self.labels is None:
             raise ValueError("this bundle has no gesture classifier; ask for tasks=('captions',)")
+        if "gestures" in options.tasks and self.reads_landmarks:
+            raise ValueError("this bundle's gesture classifier reads hand landmarks (ISLR "
+                             "layout), not images; send landmarks (annotate_landmarks)")
         rate = self.manifest.frame_rate
         timestamps, chunks, pending = [], [], []
         for frame in sample_frames(_as_timed_frames(video, rate), rate):

@@ -23,18 +23,19 @@ class TensorFlowRuntime:
 
     def __init__(
         self,
-        encoder: FrameEncoder,
+        encoder: FrameEncoder | None,
         caption_decoder: CaptionDecoder | None,
         gesture_classifier: GestureClassifier | None,
     ):
         self.encoder = encoder
         self.caption_decoder = caption_decoder
         self.gesture_classifier = gesture_classifier
-        size = encoder.input_size
-        self._encode = tf.function(
-            lambda frames: encoder(frames, training=False),
-            input_signature=[tf.TensorSpec((None, size, size, 3), tf.uint8)],
-        )
+        if encoder is not None:
+            size = encoder.input_size
+            self._encode = tf.function(
+                lambda frames: encoder(frames, training=False),
+                input_signature=[tf.TensorSpec((None, size, size, 3), tf.uint8)],
+            )
         if caption_decoder is not None:
             self._build_caption_functions(caption_decoder)
         if gesture_classifier is not None:
@@ -86,6 +87,11 @@ class TensorFlowRuntime:
     @property
     def feature_dim(self) -> int:
         return self.encoder.output_dim
+
+    @property
+    def input_size(self) -> int:
+        """Encoder input side, pixels."""
+        return self.encoder.input_size
 
     # -- captions ------------------------------------------------------------------------
     def caption_init(self, features: np.ndarray) -> dict[str, np.ndarray]:
