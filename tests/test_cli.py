@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -81,11 +82,12 @@ def assert_one_error_line(stderr: str, *names: str) -> str:
 
 # -- help ----------------------------------------------------------------------------------
 HELP_CASES = {
-    "": ("annotate", "eval", "train", "data"),
+    "": ("annotate", "eval", "train", "export", "data"),
     "annotate": ("video", "--bundle", "--json", "--vtt", "--srt", "--output", "--tasks",
-                 "--segment-seconds", "--beam-size"),
+                 "--segment-seconds", "--beam-size", "--runtime", "litert"),
     "eval": ("--bundle", "--benchmark", "moving-digits", "lasa-airwriting", "--split", "--json",
-             "--limit", "--beam-size", "--record"),
+             "--limit", "--beam-size", "--record", "--runtime"),
+    "export": ("--bundle", "--quantize", "dynamic", "--no-eval"),
     "train": ("captions", "gestures", "demo", "--output", "--name", "--epochs", "--batch-size",
               "--backbone", "mobilenet_v3_small", "--input-size", "--pooling", "--cell",
               "--encoder-from", "--pretrain-epochs", "--clips", "--checkpoint-dir",
@@ -107,7 +109,8 @@ def test_help_exits_0_and_lists_the_options(command):
 
 def test_help_does_not_import_tensorflow():
     code = ("import sys\nfrom framescribe.plugin.cli import main\n"
-            "for argv in ([], ['annotate'], ['eval'], ['train'], ['data', 'preview']):\n"
+            "for argv in ([], ['annotate'], ['eval'], ['train'], ['export'],\n"
+            "             ['data', 'preview']):\n"
             "    try:\n        main([*argv, '--help'])\n    except SystemExit:\n        pass\n"
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -135,6 +138,22 @@ def test_annotate_text_as_a_real_process(tiny_bundle, video):
                                                          "[   1.60 ->    3.00"]
     assert all(re.search(r"\] gesture: \S+ \(\d\.\d\d\)$", line) or "caption" in line
                for line in lines[1:] if line.startswith("["))
+
+
+def test_annotate_on_litert_matches_tensorflow(video, capsys):
+    """The demo bundle on both runtimes: same captions and gesture events (LiteRT in a child
+    process, as it cannot share one with TensorFlow)."""
+    demo = Path(__file__).resolve().parents[1] / "models" / "bundles" / "demo"
+    lite = run_cli("annotate", video, "--bundle", demo, "--json", "--runtime", "litert")
+    assert lite.returncode == 0, lite.stderr
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", demo, "--json")
+    assert status == 0, err
+
+    def events(document: dict):
+        return ([(c["start"], c["end"], c["text"]) for c in document["captions"]],
+                [(g["start"], g["end"], g["label"]) for g in document["gestures"]])
+
+    assert events(json.loads(lite.stdout)) == events(json.loads(out))
 
 
 def check_annotation_json(document: dict, video) -> None:
