@@ -5,9 +5,10 @@ step/run; numpy in and out), so the pipeline, the caption search and the server 
 Files and signatures: see litert_export.py. This module must never import TensorFlow: it is
 what CPU and edge hosts run, and it starts in a fraction of the time.
 
-It also must not share a process with TensorFlow: measured here, once TensorFlow has run an
-LSTM in the process, the LiteRT caption decoder's fused LSTM returns wrong states (the two
-libraries carry different builds of the same kernels). The constructor refuses, with the reason.
+It also must not share a process with TensorFlow: measured here, after TensorFlow had run the
+caption decoder in a process, a LiteRT caption decoder first run after it returned wrong LSTM
+states (the two wheels carry different builds of the same kernels; order-dependent, so the
+constructor refuses outright, with the reason).
 
     python -m framescribe.models.litert_runtime FILE.tflite SIGNATURE  # batch-1 latency, ms
 """

@@ -158,7 +158,7 @@ class Pipeline:
             raise ValueError("no landmark frames")
         times = np.array([f.timestamp for f in sampled])
         features = self.landmark_features(landmarks[[f.image for f in sampled]])
-        gestures = self._gesture_events(features, times, options)
+        gestures = self.gesture_events(features, times, options)
         return Annotation((), tuple(gestures), len(times),
                           float(times[-1] - times[0] + 1.0 / rate))
 
@@ -188,14 +188,15 @@ class Pipeline:
             raise VideoError("the video has no frames")
         features = np.concatenate(chunks)
         times = np.asarray(timestamps)
-        captions = self._caption_segments(features, times, options) \
+        captions = self.caption_segments(features, times, options) \
             if "captions" in options.tasks else ()
-        gestures = self._gesture_events(features, times, options) \
+        gestures = self.gesture_events(features, times, options) \
             if "gestures" in options.tasks else ()
         return Annotation(tuple(captions), tuple(gestures), len(times),
                           float(times[-1] - times[0] + 1.0 / rate))
 
-    def _caption_segments(self, features, times, options: PipelineOptions):
+    def caption_segments(self, features, times, options: PipelineOptions):
+        """features (frames, D) and their times (frames,) s -> CaptionSegments, one per window."""
         length = options.segment_frames or self.manifest.caption_segment_frames
         starts = list(range(0, len(features), length))
         # A short tail (under half a segment) joins the previous segment.
@@ -212,19 +213,20 @@ class Pipeline:
             batch = np.stack([features[bounds[i][0]:bounds[i][1]] for i in members])
             for i, result in zip(members, self.caption(batch, decoding), strict=True):
                 texts[i] = result
-        return [CaptionSegment(float(times[s]), self._end_time(times, e), *texts[i])
+        return [CaptionSegment(float(times[s]), self.end_time(times, e), *texts[i])
                 for i, (s, e) in enumerate(bounds)]
 
-    def _end_time(self, times: np.ndarray, end: int) -> float:
+    def end_time(self, times: np.ndarray, end: int) -> float:
         """End of frames [.., end): the next frame's time, or the last one's plus a period."""
         if end < len(times):
             return float(times[end])
         return float(times[end - 1] + 1.0 / self.manifest.frame_rate)
 
-    def _gesture_events(self, features, times, options: PipelineOptions):
+    def gesture_events(self, features, times, options: PipelineOptions):
+        """features (frames, D) and their times (frames,) s -> GestureEvents of the clip."""
         probs = self.gesture_probabilities(features[None])[0]
         return [
             GestureEvent(self.labels[e.label], float(times[e.start]),
-                         self._end_time(times, e.end), e.confidence)
+                         self.end_time(times, e.end), e.confidence)
             for e in extract_events(probs, options.events or self.default_event_options)
         ]

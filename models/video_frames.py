@@ -54,24 +54,34 @@ def fit_frame(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
+class FrameSampler:
+    """Push-style sampling: `accept(t)` says whether a frame at t seconds is kept, keeping one
+    frame per 1/frame_rate seconds. Timestamps must not decrease (VideoError otherwise)."""
+
+    def __init__(self, frame_rate: float):
+        self.period = 1.0 / frame_rate
+        self._next_time: float | None = None
+        self._last = -np.inf
+
+    def accept(self, timestamp: float) -> bool:
+        if timestamp < self._last:
+            raise VideoError(f"timestamps must not decrease: {timestamp:.3f}s after "
+                             f"{self._last:.3f}s")
+        self._last = timestamp
+        if self._next_time is None:
+            self._next_time = timestamp
+        if timestamp + 1e-6 < self._next_time:
+            return False
+        # Skip ahead whole periods so a slow source does not cause bursts.
+        steps = max(1, int(np.floor((timestamp - self._next_time) / self.period + 1e-6)) + 1)
+        self._next_time += steps * self.period
+        return True
+
+
 def sample_frames(frames: Iterable[TimedFrame], frame_rate: float) -> Iterator[TimedFrame]:
     """Keep one frame per 1/frame_rate seconds; timestamps must not decrease."""
-    period = 1.0 / frame_rate
-    next_time = None
-    last = -np.inf
-    for frame in frames:
-        if frame.timestamp < last:
-            raise VideoError(
-                f"timestamps must not decrease: {frame.timestamp:.3f}s after {last:.3f}s"
-            )
-        last = frame.timestamp
-        if next_time is None:
-            next_time = frame.timestamp
-        if frame.timestamp + 1e-6 >= next_time:
-            yield frame
-            # Skip ahead whole periods so a slow source does not cause bursts.
-            steps = max(1, int(np.floor((frame.timestamp - next_time) / period + 1e-6)) + 1)
-            next_time += steps * period
+    sampler = FrameSampler(frame_rate)
+    return (frame for frame in frames if sampler.accept(frame.timestamp))
 
 
 def read_video(path: str | os.PathLike) -> Iterator[TimedFrame]:

@@ -135,11 +135,67 @@ def _eval(args) -> int:
 
 # -- train ---------------------------------------------------------------------------------
 def _train(args) -> int:
+    """Train on the bundled benchmarks, or with --data/--format on a dataset on disk."""
     _quiet_tensorflow()
     from dataclasses import replace
 
     from framescribe.models.caption_training import CaptionTrainingOptions
     from framescribe.models.gesture_training import GestureTrainingOptions
+
+    def usage(message: str) -> int:  # bad usage: one line, exit 2, before any work
+        print(f"framescribe: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    def heads(captions: CaptionTrainingOptions, gestures: GestureTrainingOptions):
+        gestures = replace(gestures, cell=args.cell)
+        for flag, value in (("epochs", args.epochs), ("batch_size", args.batch_size)):
+            if value is not None:
+                captions, gestures = (replace(captions, **{flag: value}),
+                                      replace(gestures, **{flag: value}))
+        return {"captions": captions, "gestures": gestures}
+
+    def given(flags: dict) -> str:
+        return ", ".join(flag for flag, value in flags.items() if value is not None)
+
+    dataset_only = given({"--data": args.data, "--format": args.format,
+                          "--cache-dir": args.cache_dir, "--frame-rate": args.frame_rate,
+                          "--segment-frames": args.segment_frames})
+    benchmark_only = given({"--benchmark": args.benchmark, "--backbone": args.backbone,
+                            "--input-size": args.input_size, "--pooling": args.pooling,
+                            "--pretrain-epochs": args.pretrain_epochs, "--clips": args.clips,
+                            "--streams": args.streams, "--checkpoint-dir": args.checkpoint_dir,
+                            "--eval-limit": args.eval_limit})
+    if dataset_only and args.what == "demo":
+        return usage(f"{dataset_only}: train demo trains on the bundled benchmarks; train a "
+                     "dataset with train captions or train gestures --data PATH --format FMT")
+    if dataset_only and args.data is None and args.format is None:
+        return usage(f"{dataset_only}: only with --data PATH --format FMT")
+    if dataset_only and (args.data is None or args.format is None):
+        return usage(f"{'--format' if args.data else '--data'} missing: a dataset needs both "
+                     "--data PATH and --format (captions: msvd, msrvtt; gestures: wlasl, islr)")
+    if dataset_only:
+        from framescribe.models.dataset_recipes import (
+            DatasetTrainingOptions,
+            train_from_dataset,
+        )
+
+        if benchmark_only:
+            return usage(f"{benchmark_only}: only for the bundled benchmarks, not with --data")
+        if args.segment_frames is not None and args.what != "captions":
+            return usage("--segment-frames: only for train captions (the caption window)")
+        chosen = {"name": args.name, "encoder_from": args.encoder_from,
+                  "frame_rate": args.frame_rate, "segment_frames": args.segment_frames,
+                  "cache_dir": args.cache_dir}
+        try:
+            options = DatasetTrainingOptions(
+                data=args.data, format=args.format, output=args.output, task=args.what,
+                evaluate=not args.no_eval, seed=args.seed,
+                verbose=1 if sys.stderr.isatty() else 2,
+                **{key: value for key, value in chosen.items() if value is not None})
+        except ValueError as error:  # e.g. a gestures format for train captions
+            return usage(str(error))
+        train_from_dataset(replace(options, **heads(options.captions, options.gestures)))
+        return 0
     from framescribe.models.training_recipes import TrainingOptions, train
 
     tasks = {"captions": ("captions",), "gestures": ("gestures",),
@@ -149,10 +205,11 @@ def _train(args) -> int:
         if args.benchmark and args.benchmark != available[task]:
             raise ValueError(f"--benchmark {args.benchmark}: {task} train on "
                              f"{available[task]} (the only {task} benchmark bundled)")
+    backbone = args.backbone or "tiny_cnn"
     options = TrainingOptions(output=args.output, tasks=tasks, name=args.name or
-                              Path(args.output).name, backbone=args.backbone,
-                              input_size=args.input_size,
-                              pooling=args.pooling or ("spatial" if args.backbone == "tiny_cnn"
+                              Path(args.output).name, backbone=backbone,
+                              input_size=args.input_size or 64,
+                              pooling=args.pooling or ("spatial" if backbone == "tiny_cnn"
                                                        else "avg"),
                               encoder_from=args.encoder_from, checkpoint_dir=args.checkpoint_dir,
                               evaluate=not args.no_eval, eval_limit=args.eval_limit,
@@ -165,14 +222,7 @@ def _train(args) -> int:
     if args.streams is not None:
         options = replace(options, gesture_streams=args.streams, pretrain_gesture_streams=min(
             options.pretrain_gesture_streams, args.streams))
-    captions, gestures = CaptionTrainingOptions(), GestureTrainingOptions(cell=args.cell)
-    if args.epochs is not None:
-        captions = replace(captions, epochs=args.epochs)
-        gestures = replace(gestures, epochs=args.epochs)
-    if args.batch_size is not None:
-        captions = replace(captions, batch_size=args.batch_size)
-        gestures = replace(gestures, batch_size=args.batch_size)
-    train(replace(options, captions=captions, gestures=gestures))
+    train(replace(options, **heads(CaptionTrainingOptions(), GestureTrainingOptions())))
     return 0
 
 
@@ -276,26 +326,47 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_eval)
 
     train = commands.add_parser(
-        "train", help="train models on the bundled benchmarks and write a bundle",
-        description="Train on the bundled benchmarks. 'demo' trains the shared encoder and "
-                    "both heads (what `make train-demo` runs). Interrupted runs resume from "
-                    "--checkpoint-dir.")
+        "train", help="train models on the bundled benchmarks or a dataset, write a bundle",
+        description="Two modes. Without --data: train on the bundled benchmarks; 'demo' "
+                    "trains the shared encoder and both heads (what `make train-demo` runs), "
+                    "and interrupted runs resume from --checkpoint-dir. With --data PATH "
+                    "--format FMT: train one head on a dataset on disk (captions: msvd, "
+                    "msrvtt; gestures: wlasl, islr), reusing a bundle's frame encoder frozen "
+                    "(--encoder-from, default the shipped demo bundle; islr reads hand/pose "
+                    "landmarks and needs none); each video's frame features are computed once "
+                    "and cached in --cache-dir. Either way the bundle gets LiteRT files and "
+                    "its test-split metrics (unless --no-eval).")
     train.add_argument("what", choices=("captions", "gestures", "demo"))
     train.add_argument("--output", required=True, help="bundle directory to write")
     train.add_argument("--name", help="bundle name (default: the output folder's name)")
+    train.add_argument("--data", metavar="PATH",
+                       help="a dataset folder (or its annotation file) to train on instead of "
+                            "the benchmarks; needs --format")
+    train.add_argument("--format", choices=("msvd", "msrvtt", "wlasl", "islr"),
+                       help="the layout of --data: captions msvd or msrvtt, gestures wlasl "
+                            "(videos) or islr (Kaggle ISLR landmarks)")
+    train.add_argument("--cache-dir", help="with --data: where per-video frame features are "
+                       "cached (default .cache/features)")
+    train.add_argument("--frame-rate", type=float, help="with --data: frames per second to "
+                       "sample (default: the encoder bundle's; islr: 30, the capture rate)")
+    train.add_argument("--segment-frames", type=int, help="with train captions --data: frames "
+                       "per caption window, the centre of each video (default 16; the bundle "
+                       "then captions long videos window by window)")
     train.add_argument("--benchmark", help="benchmark (captions: moving-digits; gestures: "
                        "lasa-airwriting); the only ones available here")
     train.add_argument("--epochs", type=_positive_int, help="epochs of the recurrent heads")
     train.add_argument("--batch-size", type=_positive_int, help="batch size of the recurrent heads")
-    train.add_argument("--backbone", default="tiny_cnn",
+    train.add_argument("--backbone",
                        choices=("tiny_cnn", "mobilenet_v3_small", "mobilenet_v3_large",
-                                "efficientnet_v2_b0", "resnet18", "resnet50"))
-    train.add_argument("--input-size", type=int, default=64, help="encoder input side, pixels")
+                                "efficientnet_v2_b0", "resnet18", "resnet50"),
+                       help="encoder backbone to pretrain (default tiny_cnn)")
+    train.add_argument("--input-size", type=int, help="encoder input side, pixels (default 64)")
     train.add_argument("--pooling", choices=("avg", "spatial"),
                        help="encoder pooling (default: spatial for tiny_cnn, else avg)")
     train.add_argument("--cell", default="lstm", choices=("lstm", "gru", "simple_rnn"),
                        help="gesture classifier recurrent cell")
-    train.add_argument("--encoder-from", help="reuse this bundle's encoder, frozen")
+    train.add_argument("--encoder-from", help="reuse this bundle's encoder, frozen (with --data "
+                       "default: the shipped demo bundle)")
     train.add_argument("--pretrain-epochs", type=_positive_int, help="encoder pretraining epochs")
     train.add_argument("--clips", type=_positive_int,
                        help="caption training clips (default: the recipe's 20000)")
