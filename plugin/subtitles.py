@@ -1,15 +1,30 @@
-"""Subtitle writers (WebVTT, SRT) for timed text segments.
+"""Writers for timed captions and gesture events: WebVTT, SRT, JSON and JSON Lines.
 
-The writers differ only in class attributes, as whisper's do: one ``write`` drives both formats.
+The subtitle writers differ only in class attributes, as whisper's do: one ``write`` drives both
+formats. They take captions (anything with ``start``, ``end``, ``text``) and gesture events
+(``start``, ``end``, ``label``, ``confidence``: each becomes its own cue, "[gesture: WShape
+0.97]"); objects without an end time (interim labels) are not cues and are skipped. Writers keep
+the order they are given; ``in_time_order`` sorts a stream's events by start time first.
+
+The JSON writers write one object per caption or gesture event, ``kind`` first:
+
+    {"kind": "caption", "start": 0.0, "end": 1.6, "text": "...", "confidence": 0.91,
+     "log_prob": -0.094}
+    {"kind": "gesture", "start": 2.1, "end": 3.4, "label": "WShape", "confidence": 0.97}
+
+``.json`` is one JSON document (an array of those objects, one per line); ``.jsonl`` is JSON
+Lines (one object per line, nothing else). Times are seconds, rounded to the millisecond; text
+is kept exactly as the model wrote it (JSON needs no sanitising).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 from collections.abc import Iterable, Iterator
-from typing import ClassVar, Protocol, TextIO
+from typing import Any, ClassVar, Protocol, TextIO
 
 from framescribe.plugin.atomic_files import write_atomically
 
@@ -49,7 +64,57 @@ def sanitize_cue_text(text: str) -> str:
     return text
 
 
-class SubtitlesWriter:
+def gesture_cue_text(label: str, confidence: float) -> str:
+    """The cue text of a gesture event: ``[gesture: WShape 0.97]``."""
+    return f"[gesture: {label} {confidence:.2f}]"
+
+
+def cue_text(event: Any) -> str | None:
+    """A caption's text, a gesture event's ``[gesture: LABEL 0.97]``, or None for anything
+    that is not a final timed event (an interim label has no end time)."""
+    if not hasattr(event, "end"):
+        return None
+    text = getattr(event, "text", None)
+    if text is not None:
+        return text
+    if hasattr(event, "label"):
+        return gesture_cue_text(event.label, event.confidence)
+    return None
+
+
+def in_time_order(events: Iterable[Any]) -> list[Any]:
+    """The final events (captions, gestures) sorted by start, then end; interim labels and
+    other objects without an end time are dropped. Stable: ties keep their order."""
+    return sorted((e for e in events if hasattr(e, "end")), key=lambda e: (e.start, e.end))
+
+
+def _check_times(event: Any, what: str) -> None:
+    if event.end < event.start:
+        raise ValueError(
+            f"segment ends before it starts: start={event.start!r}, end={event.end!r}, "
+            f"{what}")
+
+
+class EventWriter:
+    """The writers' shared surface: ``write`` to an open file, ``to_string``, ``save``."""
+
+    extension: ClassVar[str]
+
+    def write(self, segments: Iterable[Any], file: TextIO) -> None:
+        raise NotImplementedError
+
+    def to_string(self, segments: Iterable[Any]) -> str:
+        """Return the whole file as a string."""
+        buffer = io.StringIO()
+        self.write(segments, buffer)
+        return buffer.getvalue()
+
+    def save(self, segments: Iterable[Any], path: str | os.PathLike[str]) -> None:
+        """Write the file to ``path`` atomically (UTF-8)."""
+        write_atomically(path, self.to_string(segments))
+
+
+class SubtitlesWriter(EventWriter):
     """Writes timed text as a subtitle file; subclasses only set the class attributes."""
 
     extension: ClassVar[str]
@@ -61,14 +126,13 @@ class SubtitlesWriter:
     def cues(self, segments: Iterable[TimedText]) -> Iterator[tuple[str, str, str]]:
         """Yield ``(start, end, text)`` strings for every segment with non-empty text."""
         for segment in segments:
-            text = sanitize_cue_text(segment.text)
+            raw = cue_text(segment)
+            if raw is None:
+                continue
+            text = sanitize_cue_text(raw)
             if not text:
                 continue
-            if segment.end < segment.start:
-                raise ValueError(
-                    f"segment ends before it starts: start={segment.start!r}, "
-                    f"end={segment.end!r}, text={text!r}"
-                )
+            _check_times(segment, f"text={text!r}")
             if self.escape_markup:
                 text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             yield (
@@ -86,16 +150,6 @@ class SubtitlesWriter:
                 file.write(f"{number}\n")
             file.write(f"{start} --> {end}\n{text}\n\n")
 
-    def to_string(self, segments: Iterable[TimedText]) -> str:
-        """Return the whole subtitle file as a string."""
-        buffer = io.StringIO()
-        self.write(segments, buffer)
-        return buffer.getvalue()
-
-    def save(self, segments: Iterable[TimedText], path: str | os.PathLike[str]) -> None:
-        """Write the subtitle file to ``path`` atomically (UTF-8)."""
-        write_atomically(path, self.to_string(segments))
-
 
 class WebVTTWriter(SubtitlesWriter):
     extension = "vtt"
@@ -110,13 +164,63 @@ class SRTWriter(SubtitlesWriter):
     decimal_marker = ","
 
 
-WRITERS: dict[str, type[SubtitlesWriter]] = {
-    writer.extension: writer for writer in (WebVTTWriter, SRTWriter)
+def event_record(event: Any) -> dict[str, Any] | None:
+    """One caption or gesture event as a JSON-ready dict (None for interim labels)."""
+    if not hasattr(event, "end"):
+        return None
+    text = getattr(event, "text", None)
+    if text is not None:
+        _check_times(event, f"text={text!r}")
+        record: dict[str, Any] = {"kind": "caption", "start": round(event.start, 3),
+                                  "end": round(event.end, 3), "text": text}
+        log_prob = getattr(event, "log_prob", None)
+        if log_prob is not None:
+            record["confidence"] = round(math.exp(min(0.0, log_prob)), 4)
+            record["log_prob"] = round(float(log_prob), 4)
+        return record
+    if hasattr(event, "label"):
+        _check_times(event, f"label={event.label!r}")
+        return {"kind": "gesture", "start": round(event.start, 3), "end": round(event.end, 3),
+                "label": event.label, "confidence": round(float(event.confidence), 4)}
+    return None
+
+
+class JSONWriter(EventWriter):
+    """One JSON document: an array of event objects, one per line."""
+
+    extension = "json"
+    lines: ClassVar[bool] = False  # JSON Lines: one object per line and nothing else
+
+    def records(self, events: Iterable[Any]) -> Iterator[dict[str, Any]]:
+        for event in events:
+            record = event_record(event)
+            if record is not None:
+                yield record
+
+    def write(self, segments: Iterable[Any], file: TextIO) -> None:
+        rows = (json.dumps(r, ensure_ascii=False) for r in self.records(segments))
+        if self.lines:
+            for row in rows:
+                file.write(row + "\n")
+            return
+        file.write("[")
+        for number, row in enumerate(rows):
+            file.write(("\n  " if number == 0 else ",\n  ") + row)
+        file.write("\n]\n")
+
+
+class JSONLinesWriter(JSONWriter):
+    extension = "jsonl"
+    lines = True
+
+
+WRITERS: dict[str, type[EventWriter]] = {
+    writer.extension: writer for writer in (WebVTTWriter, SRTWriter, JSONWriter, JSONLinesWriter)
 }
 
 
-def get_writer(output_format: str) -> SubtitlesWriter:
-    """Return a writer for ``"vtt"`` or ``"srt"``."""
+def get_writer(output_format: str) -> EventWriter:
+    """Return a writer for ``"vtt"``, ``"srt"``, ``"json"`` or ``"jsonl"``."""
     try:
         return WRITERS[output_format.lower().lstrip(".")]()
     except KeyError:

@@ -82,12 +82,16 @@ def assert_one_error_line(stderr: str, *names: str) -> str:
 
 # -- help ----------------------------------------------------------------------------------
 HELP_CASES = {
-    "": ("annotate", "eval", "train", "export", "data"),
+    "": ("annotate", "eval", "train", "export", "serve", "data"),
     "annotate": ("video", "--bundle", "--json", "--vtt", "--srt", "--output", "--tasks",
                  "--segment-seconds", "--beam-size", "--runtime", "litert"),
     "eval": ("--bundle", "--benchmark", "moving-digits", "lasa-airwriting", "--split", "--json",
              "--limit", "--beam-size", "--record", "--runtime"),
     "export": ("--bundle", "--quantize", "dynamic", "--no-eval"),
+    "serve": ("--bundle", "--config", "--host", "--port", "--runtime", "--max-batch-size",
+              "--max-queue-delay-ms", "--max-streams", "--idle-timeout-s", "--max-message-bytes",
+              "--max-pixels-per-frame", "--max-frames-per-clip", "--metrics-port", "--tls-cert",
+              "--tls-key", "--token-file", "--grace-period-s", "FRAMESCRIBE_"),
     "train": ("captions", "gestures", "demo", "--output", "--name", "--epochs", "--batch-size",
               "--backbone", "mobilenet_v3_small", "--input-size", "--pooling", "--cell",
               "--encoder-from", "--pretrain-epochs", "--clips", "--checkpoint-dir",
@@ -109,7 +113,7 @@ def test_help_exits_0_and_lists_the_options(command):
 
 def test_help_does_not_import_tensorflow():
     code = ("import sys\nfrom framescribe.plugin.cli import main\n"
-            "for argv in ([], ['annotate'], ['eval'], ['train'], ['export'],\n"
+            "for argv in ([], ['annotate'], ['eval'], ['train'], ['export'], ['serve'],\n"
             "             ['data', 'preview']):\n"
             "    try:\n        main([*argv, '--help'])\n    except SystemExit:\n        pass\n"
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")

@@ -1,0 +1,155 @@
+"""Starting and stopping the gRPC server: bundle, batchers, health, reflection, auth, TLS,
+metrics, graceful shutdown.
+
+    options = load_server_options({"bundle": "models/bundles/demo", "port": 50051})
+    asyncio.run(serve(options))          # until SIGTERM/SIGINT, then drains
+
+`start_server(options)` returns a running `FrameScribeServer` (tests use it on port 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from framescribe.v1 import framescribe_service_pb2 as pb
+from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
+
+from .server_options import ServerOptions, read_token
+from .servicer import FrameScribeServicer, ServiceLimits
+from .serving_model import ServingModel
+
+log = logging.getLogger("framescribe.server")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FrameScribeService"].full_name
+
+
+def load_pipeline(options: ServerOptions):
+    """The bundle on the chosen runtime. runtime "tf" turns on GPU memory growth (and mixed
+    precision when asked) before any model is built; "litert" never imports TensorFlow."""
+    from framescribe.models.pipeline import Pipeline
+
+    if options.runtime == "tf":
+        configure_tensorflow(options.mixed_precision)
+    return Pipeline.from_bundle(options.bundle, runtime=options.runtime)
+
+
+def configure_tensorflow(mixed_precision: bool) -> list[str]:
+    """Memory growth on every visible GPU; returns their names (empty on CPU hosts)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    if mixed_precision and gpus:
+        import keras
+
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    return [gpu.name for gpu in gpus]
+
+
+@dataclass
+class FrameScribeServer:
+    """A started server: its port, and the pieces shutdown needs."""
+
+    server: grpc.aio.Server
+    port: int
+    servicer: FrameScribeServicer
+    health: health.aio.HealthServicer
+    model: ServingModel
+    options: ServerOptions
+    metrics_http: object | None = None
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """NOT_SERVING, refuse new calls (UNAVAILABLE), let in-flight calls finish within the
+        grace period, then free the models."""
+        grace = self.options.grace_period_s if grace_s is None else grace_s
+        self.servicer.draining = True
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.model.close()
+        if self.metrics_http is not None:
+            self.metrics_http.close()
+
+
+async def start_server(options: ServerOptions, pipeline=None) -> FrameScribeServer:
+    """Load the bundle (unless a pipeline is given) and start serving."""
+    pipeline = pipeline if pipeline is not None else load_pipeline(options)
+    metrics, metrics_http = _metrics(options)
+    model = ServingModel(pipeline, max_batch_size=options.max_batch_size,
+                         max_delay_s=options.max_queue_delay_ms / 1000.0,
+                         max_queued=options.max_queued_frames,
+                         decode_threads=options.decode_threads,
+                         on_batch=_batch_observer(metrics))
+    limits = ServiceLimits(options.max_message_bytes, options.max_pixels_per_frame,
+                           options.max_frames_per_clip, options.max_clip_bytes,
+                           options.max_streams, options.idle_timeout_s)
+    servicer = FrameScribeServicer(model, limits, metrics)
+    interceptors = []
+    token = read_token(options)
+    servicer.requires_token = bool(token)
+    if token:
+        from .auth import BearerTokenInterceptor
+
+        interceptors.append(BearerTokenInterceptor(token))
+    size = options.max_message_bytes
+    server = grpc.aio.server(interceptors=interceptors, options=[
+        ("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size)])
+    pb_grpc.add_FrameScribeServiceServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME), server)
+    address = f"{options.host}:{options.port}"
+    if options.tls_cert:
+        credentials = grpc.ssl_server_credentials(
+            [(Path(options.tls_key).read_bytes(), Path(options.tls_cert).read_bytes())])
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
+    await server.start()
+    for service in ("", SERVICE_NAME):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    return FrameScribeServer(server, port, servicer, health_servicer, model, options,
+                             metrics_http)
+
+
+def _metrics(options: ServerOptions):
+    """Metrics are always counted; served over HTTP only when metrics_port is set."""
+    from .metrics import ServerMetrics
+
+    metrics = ServerMetrics()
+    if options.metrics_port:
+        http, _ = metrics.start_http(options.metrics_port, options.host)
+        return metrics, http
+    return metrics, None
+
+
+def _batch_observer(metrics) -> Callable[[str, int, int], None]:
+    def observe(stage: str, size: int, queued: int) -> None:
+        metrics.observe_batch(stage, size)
+        metrics.set_queue_depth(stage, queued)
+
+    return observe
+
+
+async def serve(options: ServerOptions, on_ready: Callable[[FrameScribeServer], None] =
+                lambda s: None) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    running = await start_server(options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    on_ready(running)
+    await stop.wait()
+    log.info("shutting down: draining for up to %.0f s", options.grace_period_s)
+    await running.stop()

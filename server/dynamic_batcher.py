@@ -1,0 +1,139 @@
+"""A dynamic batcher (as in Triton's): requests from all calls are grouped into one model call.
+
+Callers `await batcher.submit(item)`; a single worker task takes the first waiting item, waits
+up to `max_delay_s` for more (or until `max_batch_size` items are waiting), and runs
+`process(items) -> results` once for the whole group on the model's executor thread, off the
+event loop. Each caller gets its own result (or the batch's exception). The queue is bounded:
+at `max_queued` waiting items `submit` raises QueueFull (unary calls: the server answers
+RESOURCE_EXHAUSTED instead of letting memory and latency grow without limit), or with
+`wait=True` waits for room (streams: backpressure reaches the client through gRPC flow
+control).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class QueueFull(RuntimeError):
+    """The batcher already holds its maximum number of waiting items."""
+
+
+@dataclass(frozen=True)
+class BatcherOptions:
+    max_batch_size: int = 32  # items per process() call
+    max_delay_s: float = 0.005  # how long the first waiting item may wait for company
+    max_queued: int = 2048  # waiting items before submit() raises QueueFull
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
+        if not 0.0 <= self.max_delay_s <= 1.0:
+            raise ValueError(f"max_delay_s must be 0-1 s, got {self.max_delay_s}")
+        if self.max_queued < self.max_batch_size:
+            raise ValueError(f"max_queued ({self.max_queued}) must be >= max_batch_size "
+                             f"({self.max_batch_size})")
+
+
+class DynamicBatcher(Generic[Item, Result]):
+    """Groups concurrent submit() calls into process() calls. One per model stage."""
+
+    def __init__(self, name: str, process: Callable[[Sequence[Item]], Sequence[Result]],
+                 executor: Executor, options: BatcherOptions = BatcherOptions(),
+                 on_batch: Callable[[str, int, int], None] | None = None):
+        """on_batch(name, batch size, items still queued) is called after each batch (metrics)."""
+        self.name = name
+        self._process = process
+        self._executor = executor
+        self.options = options
+        self._on_batch = on_batch
+        self._waiting: list[tuple[Item, asyncio.Future]] = []
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()  # set while fewer than max_queued items wait
+        self._room.set()
+        self._worker: asyncio.Task | None = None
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Stop the worker; items still waiting get a CancelledError."""
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+        for _, future in self._waiting:
+            future.cancel()
+        self._waiting.clear()
+
+    async def submit(self, item: Item, wait: bool = False) -> Result:
+        """The item's result. A full queue raises QueueFull, or with wait=True waits."""
+        while len(self._waiting) >= self.options.max_queued:
+            if not wait:
+                raise QueueFull(f"the {self.name} queue is full ({self.options.max_queued} "
+                                "items waiting); retry later or send fewer frames at once")
+            self._room.clear()
+            await self._room.wait()
+        self.start()
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        self._arrived.set()
+        return await future  # a cancelled caller's item is skipped when its batch forms
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._arrived.wait()
+            if len(self._waiting) < self.options.max_batch_size and self.options.max_delay_s:
+                await self._gather_more(loop)
+            batch = [(i, f) for i, f in self._waiting[: self.options.max_batch_size]
+                     if not f.done()]
+            del self._waiting[: self.options.max_batch_size]
+            self._room.set()
+            if not self._waiting:
+                self._arrived.clear()
+            if not batch:
+                continue
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, self._process, [item for item, _ in batch])
+                if len(results) != len(batch):
+                    raise RuntimeError(f"{self.name}: process() returned {len(results)} "
+                                       f"results for {len(batch)} items")
+            except Exception as error:  # noqa: BLE001 - delivered to every caller of the batch
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+            if self._on_batch is not None:
+                self._on_batch(self.name, len(batch), len(self._waiting))
+
+    async def _gather_more(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait up to max_delay_s, returning early once a full batch is waiting."""
+        deadline = loop.time() + self.options.max_delay_s
+        while len(self._waiting) < self.options.max_batch_size:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                return
+            finally:
+                self._arrived.set()

@@ -1,0 +1,417 @@
+"""FrameScribeService: AnnotateClip, StreamAnnotate and GetModelInfo on one ServingModel.
+
+Every failure becomes a gRPC status with a message a person can act on (see the codes in
+proto/framescribe/v1/framescribe_service.proto); a bad request never affects other calls and
+never sends a traceback. Unexpected errors are logged here and answered with INTERNAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+import grpc
+import numpy as np
+
+from framescribe.models.caption_search import DecodingOptions
+from framescribe.models.gesture_events import EventOptions
+from framescribe.models.pipeline import CaptionSegment, GestureEvent, PipelineOptions
+from framescribe.models.video_frames import FrameSampler, VideoError, fit_frame, read_video
+from framescribe.v1 import framescribe_service_pb2 as pb
+from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
+
+from .dynamic_batcher import QueueFull
+from .frame_decoding import FrameError, FrameLimits, decode_image, decode_landmarks
+from .metrics import ServerMetrics
+from .serving_model import ServingModel
+from .stream_session import InterimLabel, StreamSession, StreamSettings
+
+log = logging.getLogger("framescribe.server")
+
+TASK_NAMES = {pb.TASK_CAPTIONS: "captions", pb.TASK_GESTURES: "gestures"}
+TASK_ENUMS = {name: value for value, name in TASK_NAMES.items()}
+DEFAULT_BEAM = 3
+CLIP_WINDOW = 64  # frames of one AnnotateClip request in the encoder queue at once
+
+
+class RequestError(Exception):
+    """A request the server refuses: a status code and an actionable message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _invalid(message: str) -> RequestError:
+    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    max_message_bytes: int
+    max_pixels_per_frame: int
+    max_frames_per_clip: int
+    max_clip_bytes: int
+    max_streams: int
+    idle_timeout_s: float
+
+
+class StreamSlots:
+    """Counts active streams against max_streams (one event loop: no lock needed)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.active = 0
+
+    def acquire(self) -> None:
+        if self.active >= self.limit:
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                               f"too many streams: the server serves at most {self.limit} at "
+                               "once; retry later")
+        self.active += 1
+
+    def release(self) -> None:
+        self.active -= 1
+
+
+class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
+    def __init__(self, model: ServingModel, limits: ServiceLimits, metrics: ServerMetrics):
+        self.model = model
+        self.pipeline = model.pipeline
+        self.limits = limits
+        self.metrics = metrics
+        self.streams = StreamSlots(limits.max_streams)
+        self.frame_limits = FrameLimits(max_pixels_per_frame=limits.max_pixels_per_frame)
+        self.draining = False
+        self.requires_token = False  # set by the app when a bearer token is configured
+        manifest = self.pipeline.manifest
+        self.tasks = tuple(t for t, present in (("captions", manifest.caption_decoder),
+                                                ("gestures", manifest.gesture_classifier))
+                           if present is not None)
+
+    # -- GetModelInfo ----------------------------------------------------------------------
+    async def GetModelInfo(self, request, context):
+        return await self._unary("GetModelInfo", context, self._model_info())
+
+    async def _model_info(self) -> pb.GetModelInfoResponse:
+        manifest, limits = self.pipeline.manifest, self.limits
+        return pb.GetModelInfoResponse(
+            bundle_name=manifest.name, bundle_version=manifest.version,
+            backbone=manifest.backbone, input_size=manifest.input_size,
+            frame_rate=manifest.frame_rate, gesture_labels=list(self.pipeline.labels or ()),
+            vocabulary_size=len(self.pipeline.vocabulary) if self.pipeline.vocabulary else 0,
+            runtime=self.pipeline.runtime.name, tasks=[TASK_ENUMS[t] for t in self.tasks],
+            gesture_input=(pb.GESTURE_INPUT_LANDMARKS if self.pipeline.reads_landmarks
+                           else pb.GESTURE_INPUT_IMAGES),
+            caption_segment_frames=manifest.caption_segment_frames,
+            max_message_bytes=limits.max_message_bytes,
+            max_pixels_per_frame=limits.max_pixels_per_frame,
+            max_frames_per_clip=limits.max_frames_per_clip,
+            max_clip_bytes=limits.max_clip_bytes, max_streams=limits.max_streams)
+
+    # -- AnnotateClip ----------------------------------------------------------------------
+    async def AnnotateClip(self, request, context):
+        return await self._unary("AnnotateClip", context, self._annotate_clip(request))
+
+    async def _annotate_clip(self, request) -> pb.AnnotateClipResponse:
+        self._refuse_while_draining()
+        tasks = self._tasks(request.tasks)
+        options = PipelineOptions(tasks=tasks, segment_frames=self._segment_frames(
+            request.caption_options) or None, decoding=self._decoding(request.caption_options),
+            events=self._events(request.gesture_options))
+        kind = request.WhichOneof("clip")
+        if kind == "video_file":
+            times, features = await self._video_file_features(request.video_file)
+        elif kind == "frames":
+            times, features = await self._frame_list_features(request.frames.frames)
+        else:
+            raise _invalid("the request has no clip: set `frames` or `video_file`")
+        response = pb.AnnotateClipResponse(
+            frames_used=len(times),
+            duration_ms=_ms(times[-1] - times[0] + 1.0 / self.pipeline.manifest.frame_rate))
+        if "captions" in tasks:
+            segments = await self.model.run_on_model_thread(
+                self.pipeline.caption_segments, features, times, options)
+            response.captions.extend(_caption_pb(c) for c in segments)
+        if "gestures" in tasks:
+            events = await self.model.run_on_model_thread(
+                self.pipeline.gesture_events, features, times, options)
+            response.gestures.extend(_gesture_pb(g) for g in events)
+        return response
+
+    async def _frame_list_features(self, frames) -> tuple[np.ndarray, np.ndarray]:
+        if not frames:
+            raise _invalid("the clip has no frames")
+        if len(frames) > self.limits.max_frames_per_clip:
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                               f"the clip has {len(frames)} frames; the limit is "
+                               f"{self.limits.max_frames_per_clip} (send a stream instead)")
+        sampler = FrameSampler(self.pipeline.manifest.frame_rate)
+        kept = []
+        for i, frame in enumerate(frames):
+            t = self._timestamp(frame, i)
+            try:
+                if sampler.accept(t):
+                    kept.append((t, i, frame))
+            except VideoError as error:
+                raise _invalid(f"frame {i}: {error}") from None
+        features = []
+        for start in range(0, len(kept), CLIP_WINDOW):  # one request cannot flood the queue
+            features += await asyncio.gather(*(self._frame_features(f, i)
+                                               for _, i, f in kept[start:start + CLIP_WINDOW]))
+        return np.array([t for t, _, _ in kept]), np.stack(features)
+
+    async def _video_file_features(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        if not data:
+            raise _invalid("video_file is empty")
+        if len(data) > self.limits.max_clip_bytes:
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                               f"video_file has {len(data)} bytes; the limit is "
+                               f"{self.limits.max_clip_bytes}")
+        times, frames = await self.model.run_on_decode_pool(self._read_video_bytes, data)
+        if self.pipeline.reads_landmarks:
+            raise _invalid("this bundle's gestures read hand landmarks (Frame.landmarks), "
+                           "not video")
+        features = []
+        for start in range(0, len(frames), CLIP_WINDOW):
+            features += await asyncio.gather(*(self.model.encoder.submit(f)
+                                               for f in frames[start:start + CLIP_WINDOW]))
+        return times, np.stack(features)
+
+    def _read_video_bytes(self, data: bytes) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Decode pool: video bytes -> (times (n,), fitted frames), sampled to the model rate."""
+        size = self.pipeline.manifest.input_size
+        with tempfile.NamedTemporaryFile(suffix=".video") as file:
+            file.write(data)
+            file.flush()
+            sampler = FrameSampler(self.pipeline.manifest.frame_rate)
+            try:
+                kept = [(f.timestamp, fit_frame(f.image, size)) for f in read_video(file.name)
+                        if sampler.accept(f.timestamp)]
+            except VideoError as error:
+                raise _invalid(f"video_file: {str(error).replace(file.name, 'the video')}"
+                               ) from None
+        if not kept:
+            raise _invalid("video_file has no frames OpenCV can read")
+        return np.array([t for t, _ in kept]), [f for _, f in kept]
+
+    # -- StreamAnnotate --------------------------------------------------------------------
+    async def StreamAnnotate(self, request_iterator, context) -> AsyncIterator:
+        with self.metrics.track_request("StreamAnnotate"):
+            async for response in self._stream(request_iterator, context):
+                yield response
+
+    async def _stream(self, request_iterator, context) -> AsyncIterator:
+        session = reader = None
+        acquired = False
+        try:
+            self._refuse_while_draining()
+            self.streams.acquire()
+            acquired = True
+            self.metrics.active_streams.set(self.streams.active)
+            requests = aiter(request_iterator)
+            config = await self._next_request(requests, first=True)
+            if config is None or config.WhichOneof("request") != "config":
+                raise _invalid("the first message of a stream must be a StreamConfig "
+                               "(request.config), then frames")
+            out: asyncio.Queue = asyncio.Queue()
+            session = StreamSession(self.model, self._stream_settings(config.config),
+                                    out.put_nowait, self.metrics.frame_latency.observe)
+            reader = asyncio.get_running_loop().create_task(
+                self._read_stream(requests, session, out))
+            while (item := await out.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield _stream_response(item)
+        except Exception as error:  # noqa: BLE001 - every failure becomes a status
+            await self._abort(context, "StreamAnnotate", error)
+        finally:
+            if reader is not None:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+            if session is not None:
+                await session.cancel()
+            if acquired:
+                self.streams.release()
+                self.metrics.active_streams.set(self.streams.active)
+
+    async def _read_stream(self, requests, session: StreamSession, out: asyncio.Queue) -> None:
+        """Reads frames until the client half-closes, then finishes the session."""
+        try:
+            sampler = FrameSampler(self.pipeline.manifest.frame_rate)
+            last = None
+            index = 0
+            while (request := await self._next_request(requests)) is not None:
+                if request.WhichOneof("request") != "frame":
+                    raise _invalid(f"message {index + 1}: only the first message may be a "
+                                   "StreamConfig; send frames after it")
+                t = self._timestamp(request.frame, index)
+                if last is not None and t <= last:
+                    raise _invalid(f"frame {index}: timestamp_ms {request.frame.timestamp_ms} "
+                                   f"is not after the previous frame's {round(last * 1000)}; "
+                                   "stream timestamps must strictly increase")
+                last = t
+                if sampler.accept(t):
+                    await session.push(t, self._frame_features(request.frame, index,
+                                                               streaming=True))
+                index += 1
+            await session.finish()
+            out.put_nowait(_END)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - handed to the responding side
+            out.put_nowait(error)
+
+    async def _next_request(self, requests, first: bool = False):
+        """The next message, None at the end; an idle client is closed after the timeout."""
+        try:
+            return await asyncio.wait_for(anext(requests), self.limits.idle_timeout_s)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            what = "the StreamConfig" if first else "a frame"
+            raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                               f"no message for {self.limits.idle_timeout_s:g} s while waiting "
+                               f"for {what}: idle streams are closed") from None
+
+    def _stream_settings(self, config) -> StreamSettings:
+        tasks = self._tasks(config.tasks)
+        return StreamSettings(
+            tasks=tasks,
+            segment_frames=self._segment_frames(config.caption_options)
+            or self.pipeline.manifest.caption_segment_frames,
+            decoding=self._decoding(config.caption_options),
+            events=self._events(config.gesture_options) or self.pipeline.default_event_options,
+            interim=config.gesture_options.interim_results)
+
+    # -- frames ----------------------------------------------------------------------------
+    def _timestamp(self, frame, index: int) -> float:
+        if frame.timestamp_ms < 0:
+            raise _invalid(f"frame {index}: timestamp_ms must be >= 0, got {frame.timestamp_ms}")
+        return frame.timestamp_ms / 1000.0
+
+    async def _frame_features(self, frame, index: int, streaming: bool = False) -> np.ndarray:
+        """One frame's (D,) features: decoded and resized on the decode pool, then encoded by
+        the shared encoder batcher (or landmark features for landmark bundles). Streams wait
+        for room in a full encoder queue (backpressure); clips get RESOURCE_EXHAUSTED."""
+        kind = frame.WhichOneof("content")
+        where = f"frame {index}"
+        if self.pipeline.reads_landmarks:
+            if kind != "landmarks":
+                raise _invalid(f"{where}: this bundle's gestures read hand landmarks "
+                               "(Frame.landmarks, see GetModelInfo.gesture_input), not images")
+            landmarks = decode_landmarks(frame.landmarks, where)
+            return self.pipeline.landmark_features(landmarks[None])[0]
+        if kind != "image":
+            raise _invalid(f"{where}: this bundle reads images; set Frame.image")
+        fitted = await self.model.run_on_decode_pool(self._decode_and_fit, frame.image, where)
+        return await self.model.encoder.submit(fitted, wait=streaming)
+
+    def _decode_and_fit(self, image, where: str) -> np.ndarray:
+        return fit_frame(decode_image(image, self.frame_limits, where),
+                         self.pipeline.manifest.input_size)
+
+    # -- options ---------------------------------------------------------------------------
+    def _tasks(self, requested) -> tuple[str, ...]:
+        if not requested:
+            return self.tasks
+        names = []
+        for value in requested:
+            if value not in TASK_NAMES:
+                raise _invalid(f"unknown task {value}; use TASK_CAPTIONS or TASK_GESTURES")
+            if TASK_NAMES[value] not in self.tasks:
+                raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
+                                   f"the loaded bundle has no {TASK_NAMES[value]} model "
+                                   f"(it supports: {', '.join(self.tasks)})")
+            names.append(TASK_NAMES[value])
+        return tuple(dict.fromkeys(names))
+
+    @staticmethod
+    def _segment_frames(options) -> int:
+        frames = options.segment_frames
+        if frames and not 2 <= frames <= 1024:
+            raise _invalid(f"caption_options.segment_frames must be 0 (default) or 2-1024, "
+                           f"got {frames}")
+        return frames
+
+    @staticmethod
+    def _decoding(options) -> DecodingOptions:
+        beam = options.beam_size or DEFAULT_BEAM
+        if not 1 <= beam <= 16:
+            raise _invalid(f"caption_options.beam_size must be 0 (default) or 1-16, got {beam}")
+        return DecodingOptions(beam_size=beam)
+
+    def _events(self, options) -> EventOptions | None:
+        confidence = options.min_confidence
+        if not confidence:
+            return None
+        if not 0.0 < confidence <= 1.0 or np.isnan(confidence):
+            raise _invalid(f"gesture_options.min_confidence must be 0 (default) to 1, "
+                           f"got {confidence}")
+        return replace(self.pipeline.default_event_options, min_confidence=float(confidence))
+
+    def _refuse_while_draining(self) -> None:
+        if self.draining:
+            raise RequestError(grpc.StatusCode.UNAVAILABLE,
+                               "the server is shutting down; retry on another instance")
+
+    # -- errors and metrics ----------------------------------------------------------------
+    async def _unary(self, method: str, context, work):
+        with self.metrics.track_request(method):
+            try:
+                return await work
+            except Exception as error:  # noqa: BLE001 - every failure becomes a status
+                await self._abort(context, method, error)
+
+    async def _abort(self, context, method: str, error: Exception) -> None:
+        code, message = _status_for(error)
+        if code == grpc.StatusCode.INTERNAL:
+            log.exception("%s failed", method, exc_info=error)
+        self.metrics.record_error(method, code)
+        await context.abort(code, message)
+
+
+_END = object()  # end of a stream's results
+
+
+def _status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
+    if isinstance(error, RequestError):
+        return error.code, error.message
+    if isinstance(error, FrameError | VideoError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
+    if isinstance(error, QueueFull):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
+    if isinstance(error, ValueError):  # option checks of the model side
+        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
+    return grpc.StatusCode.INTERNAL, "internal error (logged on the server)"
+
+
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def _caption_pb(c: CaptionSegment) -> pb.CaptionSegment:
+    return pb.CaptionSegment(start_ms=_ms(c.start), end_ms=_ms(c.end), text=c.text,
+                             log_prob=c.log_prob)
+
+
+def _gesture_pb(g: GestureEvent) -> pb.GestureEvent:
+    return pb.GestureEvent(label=g.label, start_ms=_ms(g.start), end_ms=_ms(g.end),
+                           confidence=g.confidence)
+
+
+def _stream_response(item) -> pb.StreamAnnotateResponse:
+    if isinstance(item, CaptionSegment):
+        return pb.StreamAnnotateResponse(caption=_caption_pb(item))
+    if isinstance(item, GestureEvent):
+        return pb.StreamAnnotateResponse(gesture=_gesture_pb(item))
+    if isinstance(item, InterimLabel):
+        return pb.StreamAnnotateResponse(interim_gesture=pb.InterimGesture(
+            timestamp_ms=_ms(item.timestamp), label=item.label or "",
+            confidence=item.confidence))
+    raise TypeError(f"unexpected stream result {item!r}")
+

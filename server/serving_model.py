@@ -1,0 +1,121 @@
+"""The loaded bundle behind three dynamic batchers: encoder, gesture steps, captions.
+
+All model calls run on one dedicated thread (the runtimes are not thread-safe, and one thread
+keeps TensorFlow's or LiteRT's own thread pools from fighting over the cores); image decoding
+and resizing run on a separate small pool. Every model step is the Pipeline's (no second
+implementation): `runtime.encode`, `runtime.gesture_step`, `Pipeline.caption`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from framescribe.models.caption_search import DecodingOptions
+from framescribe.models.pipeline import Pipeline
+
+from .dynamic_batcher import BatcherOptions, DynamicBatcher
+
+GESTURE_BATCH = 256  # streams per gesture-step batch
+CAPTION_BATCH = 64  # segments per caption batch
+
+
+@dataclass(frozen=True)
+class GestureChunk:
+    """Consecutive frames of one stream: features (T, D) and the recurrent states before them
+    (list of (units,) arrays; None = the initial state)."""
+
+    features: np.ndarray
+    states: list[np.ndarray] | None
+
+
+@dataclass(frozen=True)
+class GestureChunkResult:
+    probabilities: np.ndarray  # (T, 1 + labels)
+    states: list[np.ndarray]  # after the chunk's last frame
+
+
+@dataclass(frozen=True)
+class CaptionRequest:
+    features: np.ndarray  # (frames, D) of one segment
+    decoding: DecodingOptions
+
+
+class ServingModel:
+    """Async, batched access to one Pipeline's models. Create and use inside an event loop."""
+
+    def __init__(self, pipeline: Pipeline, *, max_batch_size: int, max_delay_s: float,
+                 max_queued: int, decode_threads: int,
+                 on_batch: Callable[[str, int, int], None] | None = None):
+        self.pipeline = pipeline
+        self.model_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-model")
+        self.decode_pool = ThreadPoolExecutor(decode_threads,
+                                              thread_name_prefix="framescribe-decode")
+        frames = BatcherOptions(max_batch_size, max_delay_s, max_queued)
+        self.encoder = DynamicBatcher("encoder", self._encode, self.model_thread, frames,
+                                      on_batch)
+        self.gestures = DynamicBatcher(
+            "gesture_step", self._gesture_steps, self.model_thread,
+            BatcherOptions(GESTURE_BATCH, max_delay_s, max(max_queued, GESTURE_BATCH)), on_batch)
+        self.captions = DynamicBatcher(
+            "caption", self._captions, self.model_thread,
+            BatcherOptions(CAPTION_BATCH, max_delay_s, max(max_queued, CAPTION_BATCH)), on_batch)
+
+    @property
+    def batchers(self) -> tuple[DynamicBatcher, ...]:
+        return self.encoder, self.gestures, self.captions
+
+    async def close(self) -> None:
+        for batcher in self.batchers:
+            await batcher.stop()
+        self.model_thread.shutdown(wait=True, cancel_futures=True)
+        self.decode_pool.shutdown(wait=True, cancel_futures=True)
+
+    async def run_on_model_thread(self, function, *args):
+        """Run an unbatched model call (e.g. a whole clip's steps) in turn with the batches."""
+        return await asyncio.get_running_loop().run_in_executor(self.model_thread, function,
+                                                                *args)
+
+    async def run_on_decode_pool(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.decode_pool, function, *args)
+
+    # -- batch functions (model thread) ----------------------------------------------------
+    def _encode(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Fitted uint8 (size, size, 3) frames -> their (D,) features."""
+        return list(self.pipeline.runtime.encode(np.stack(frames)))
+
+    def _gesture_steps(self, chunks: Sequence[GestureChunk]) -> list[GestureChunkResult]:
+        """Step every chunk's frames in time order; at step t, all chunks longer than t go
+        through one gesture_step call together."""
+        runtime = self.pipeline.runtime
+        states = [np.stack(s) for s in zip(*[
+            c.states if c.states is not None else
+            [row[0] for row in runtime.gesture_initial_state(1)] for c in chunks], strict=True)]
+        lengths = np.array([len(c.features) for c in chunks])
+        probabilities = [[] for _ in chunks]
+        for t in range(int(lengths.max())):
+            active = np.flatnonzero(lengths > t)
+            features = np.stack([chunks[i].features[t] for i in active])
+            probs, new = runtime.gesture_step(features, [s[active] for s in states])
+            for k, i in enumerate(active):
+                probabilities[i].append(probs[k])
+            for s, n in zip(states, new, strict=True):
+                s[active] = n
+        return [GestureChunkResult(np.stack(p), [s[i] for s in states])
+                for i, p in enumerate(probabilities)]
+
+    def _captions(self, requests: Sequence[CaptionRequest]) -> list[tuple[str, float]]:
+        """Segments with the same length and options decode together in one beam search."""
+        results: list[tuple[str, float] | None] = [None] * len(requests)
+        groups: dict[tuple, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault((len(r.features), r.decoding), []).append(i)
+        for (_, decoding), members in groups.items():
+            batch = np.stack([requests[i].features for i in members])
+            for i, result in zip(members, self.pipeline.caption(batch, decoding), strict=True):
+                results[i] = result
+        return results

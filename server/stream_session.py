@@ -1,0 +1,217 @@
+"""One StreamAnnotate call's state and work, independent of gRPC.
+
+Frames arrive with timestamps; each kept frame's features are computed concurrently (decode on
+the decode pool, then the shared encoder batcher), while one consumer task takes them in order,
+steps the gesture classifier (through the shared gesture batcher, all frames that are ready at
+once as one chunk), feeds the event tracker, and hands full caption segments to the caption
+batcher. Results go to `emit` as soon as each is ready. State per stream is O(1) in its length:
+recurrent states, the tracker, the open caption segment and a bounded window of timestamps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from framescribe.models.caption_search import DecodingOptions
+from framescribe.models.gesture_events import EventOptions, GestureEventTracker
+from framescribe.models.pipeline import CaptionSegment, GestureEvent
+
+from .serving_model import CaptionRequest, GestureChunk, ServingModel
+
+IN_FLIGHT_FRAMES = 64  # frames of one stream being decoded/encoded at once (backpressure)
+TIMESTAMP_WINDOW = 4096  # recent frame times kept to time gesture events (~7 min at 10 fps)
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    tasks: tuple[str, ...]
+    segment_frames: int  # frames per caption segment
+    decoding: DecodingOptions
+    events: EventOptions
+    interim: bool  # send the top label of every sampled frame
+
+
+@dataclass(frozen=True)
+class InterimLabel:
+    """Top label at one frame; label None while idle is the most likely."""
+
+    timestamp: float  # seconds
+    label: str | None
+    confidence: float
+
+
+class StreamSession:
+    """Feed with `push`, end with `finish`; `cancel` frees everything at once."""
+
+    def __init__(self, model: ServingModel, settings: StreamSettings,
+                 emit: Callable[[object], None],
+                 observe_latency: Callable[[float], None] = lambda seconds: None):
+        """emit receives CaptionSegment, GestureEvent and InterimLabel objects, in order of
+        readiness (captions in time order; gesture results in time order). observe_latency
+        gets each frame's seconds from push() to its gesture result (or its features)."""
+        self.model = model
+        self._observe_latency = observe_latency
+        self.settings = settings
+        self._emit = emit
+        self._pending: asyncio.Queue = asyncio.Queue(IN_FLIGHT_FRAMES)
+        self._consumer = asyncio.get_running_loop().create_task(self._consume())
+        self._states = None
+        self._tracker = GestureEventTracker(settings.events)
+        self._times: deque[float] = deque(maxlen=TIMESTAMP_WINDOW)
+        self._frames_seen = 0  # index of the next frame in the tracker's numbering
+        self._segment: list[np.ndarray] = []
+        self._segment_times: list[float] = []
+        # End time of the last full segment: the next sampled frame's timestamp (as in
+        # Pipeline.caption_segments), known once that frame arrives.
+        self._segment_end: asyncio.Future | None = None
+        self._last_time: float | None = None
+        self._last_caption: asyncio.Task | None = None
+        self._caption_tasks: set[asyncio.Task] = set()
+        self.period = 1.0 / model.pipeline.manifest.frame_rate
+
+    async def push(self, timestamp: float, features: Awaitable[np.ndarray]) -> None:
+        """Queue one sampled frame; `features` computes its (D,) features. Waits while
+        IN_FLIGHT_FRAMES frames are still being processed (backpressure on the client)."""
+        self._raise_failed_caption()
+        task = asyncio.ensure_future(features)
+        await self._put((timestamp, task, time.perf_counter()))
+
+    async def _put(self, item) -> None:
+        put = asyncio.ensure_future(self._pending.put(item))
+        done, _ = await asyncio.wait({put, self._consumer}, return_when=asyncio.FIRST_COMPLETED)
+        if self._consumer in done and put not in done:
+            put.cancel()
+            self._consumer.result()  # raises the consumer's error
+            raise RuntimeError("stream consumer ended early")
+
+    async def finish(self) -> None:
+        """End of input: finish every frame, caption the last partial segment, close the open
+        gesture."""
+        await self._put(None)
+        await self._consumer
+        if self._segment:
+            self._caption_segment()
+        if self._segment_end is not None and not self._segment_end.done():
+            self._segment_end.set_result(self._last_time + self.period)
+        if self._caption_tasks:
+            await asyncio.gather(*self._caption_tasks)
+        if "gestures" in self.settings.tasks:
+            event = self._tracker.flush()
+            if event is not None:
+                self._emit_event(event)
+
+    async def cancel(self) -> None:
+        tasks = [self._consumer, *self._caption_tasks]
+        while not self._pending.empty():
+            item = self._pending.get_nowait()
+            if item is not None:
+                tasks.append(item[1])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- consumer --------------------------------------------------------------------------
+    async def _consume(self) -> None:
+        while True:
+            item = await self._pending.get()
+            if item is None:
+                return
+            chunk = [(item[0], await item[1], item[2])]
+            ended = False
+            # Every following frame that is already encoded joins this chunk.
+            while not self._pending.empty():
+                head = self._pending._queue[0]  # noqa: SLF001 - peek without taking
+                if head is None:
+                    ended = True
+                    self._pending.get_nowait()
+                    break
+                if not head[1].done():
+                    break
+                self._pending.get_nowait()
+                chunk.append((head[0], head[1].result(), head[2]))
+            await self._process(chunk)
+            if ended:
+                return
+
+    async def _process(self, chunk: list[tuple[float, np.ndarray, float]]) -> None:
+        """chunk: (timestamp s, features (D,), arrival perf_counter s) per frame, in order."""
+        times = [t for t, _, _ in chunk]
+        features = np.stack([f for _, f, _ in chunk])
+        if "gestures" in self.settings.tasks:
+            result = await self.model.gestures.submit(GestureChunk(features, self._states),
+                                                      wait=True)
+            self._states = result.states
+            for t, row in zip(times, result.probabilities, strict=True):
+                self._times.append(t)
+                self._track(t, row)
+        now = time.perf_counter()
+        for _, _, arrived in chunk:
+            self._observe_latency(now - arrived)
+        if "captions" in self.settings.tasks:
+            for t, f, _ in chunk:
+                if self._segment_end is not None and not self._segment_end.done():
+                    self._segment_end.set_result(t)
+                self._last_time = t
+                self._segment.append(f)
+                self._segment_times.append(t)
+                if len(self._segment) == self.settings.segment_frames:
+                    self._caption_segment()
+
+    def _track(self, timestamp: float, probabilities: np.ndarray) -> None:
+        interim, event = self._tracker.update(probabilities)
+        self._frames_seen += 1
+        if self.settings.interim:
+            labels = self.model.pipeline.labels
+            if interim is not None:
+                self._emit(InterimLabel(timestamp, labels[interim.label], interim.confidence))
+            else:
+                self._emit(InterimLabel(timestamp, None, float(probabilities[0])))
+        if event is not None:
+            self._emit_event(event)
+
+    def _frame_time(self, index: int) -> float:
+        """Time of frame `index` (tracker numbering); the oldest kept one if it fell out."""
+        oldest = self._frames_seen - len(self._times)
+        return self._times[max(0, index - oldest)]
+
+    def _emit_event(self, event) -> None:
+        end = (self._frame_time(event.end) if event.end < self._frames_seen
+               else self._frame_time(event.end - 1) + self.period)
+        self._emit(GestureEvent(self.model.pipeline.labels[event.label],
+                                self._frame_time(event.start), end, event.confidence))
+
+    def _caption_segment(self) -> None:
+        """Caption the open segment in the background; captions are emitted in order, each
+        once its end (the next frame's time, or the last frame's plus a period) is known."""
+        features, start = np.stack(self._segment), self._segment_times[0]
+        self._segment, self._segment_times = [], []
+        previous = self._last_caption
+        end = self._segment_end = asyncio.get_running_loop().create_future()
+
+        async def caption() -> None:
+            text, log_prob = await self.model.captions.submit(
+                CaptionRequest(features, self.settings.decoding), wait=True)
+            if previous is not None:
+                await previous
+            self._emit(CaptionSegment(start, await end, text, log_prob))
+
+        task = asyncio.get_running_loop().create_task(caption())
+        self._caption_tasks.add(task)
+        task.add_done_callback(self._forget_if_succeeded)
+        self._last_caption = task
+
+    def _forget_if_succeeded(self, task: asyncio.Task) -> None:
+        """Finished caption tasks are dropped; failed ones stay, so push/finish raise them."""
+        if not task.cancelled() and task.exception() is None:
+            self._caption_tasks.discard(task)
+
+    def _raise_failed_caption(self) -> None:
+        for task in self._caption_tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()

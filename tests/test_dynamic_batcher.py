@@ -1,0 +1,123 @@
+"""The dynamic batcher groups concurrent requests, bounds its queue and reports errors."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from framescribe.server.dynamic_batcher import BatcherOptions, DynamicBatcher, QueueFull
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def make(process, **options):
+    executor = ThreadPoolExecutor(1)
+    batches = []
+
+    def recording(items):
+        batches.append(list(items))
+        return process(items)
+
+    return DynamicBatcher("test", recording, executor, BatcherOptions(**options)), batches
+
+
+def test_concurrent_requests_share_one_call():
+    async def main():
+        batcher, batches = make(lambda items: [x * 10 for x in items], max_batch_size=8,
+                                max_delay_s=0.05)
+        results = await asyncio.gather(*(batcher.submit(i) for i in range(5)))
+        await batcher.stop()
+        return results, batches
+
+    results, batches = run(main())
+    assert results == [0, 10, 20, 30, 40]
+    assert batches == [[0, 1, 2, 3, 4]]
+
+
+def test_batches_never_exceed_the_maximum():
+    async def main():
+        batcher, batches = make(lambda items: list(items), max_batch_size=4, max_delay_s=0.01)
+        results = await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+        await batcher.stop()
+        return results, batches
+
+    results, batches = run(main())
+    assert results == list(range(10))
+    assert [len(b) for b in batches] == [4, 4, 2]
+
+
+def test_a_full_queue_refuses_with_queue_full():
+    async def main():
+        batcher, _ = make(lambda items: list(items), max_batch_size=2, max_delay_s=0.2,
+                          max_queued=2)
+        first = [asyncio.ensure_future(batcher.submit(i)) for i in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFull, match="queue is full"):
+            await batcher.submit(99)
+        done = await asyncio.gather(*first)
+        await batcher.stop()
+        return done
+
+    assert run(main()) == [0, 1]
+
+
+def test_an_error_reaches_every_caller_of_the_batch_and_the_batcher_goes_on():
+    calls = []
+
+    def process(items):
+        calls.append(list(items))
+        if len(calls) == 1:
+            raise ValueError("bad batch")
+        return list(items)
+
+    async def main():
+        batcher, _ = make(process, max_batch_size=4, max_delay_s=0.02)
+        failed = await asyncio.gather(*(batcher.submit(i) for i in range(3)),
+                                      return_exceptions=True)
+        later = await batcher.submit(7)
+        await batcher.stop()
+        return failed, later
+
+    failed, later = run(main())
+    assert all(isinstance(e, ValueError) for e in failed)
+    assert later == 7
+
+
+def test_a_cancelled_caller_is_skipped():
+    async def main():
+        batcher, batches = make(lambda items: list(items), max_batch_size=8, max_delay_s=0.05)
+        keep = asyncio.ensure_future(batcher.submit(1))
+        drop = asyncio.ensure_future(batcher.submit(2))
+        await asyncio.sleep(0)
+        drop.cancel()
+        result = await keep
+        await batcher.stop()
+        return result, batches
+
+    result, batches = run(main())
+    assert result == 1 and batches == [[1]]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_batch_size": 0}, "max_batch_size must be >= 1"),
+    ({"max_delay_s": 2.0}, "max_delay_s must be 0-1 s"),
+    ({"max_batch_size": 8, "max_queued": 4}, "must be >= max_batch_size"),
+])
+def test_options_are_checked(options, message):
+    with pytest.raises(ValueError, match=message):
+        BatcherOptions(**options)
+
+
+def test_waiting_submit_gets_room_instead_of_an_error():
+    async def main():
+        batcher, _ = make(lambda items: list(items), max_batch_size=2, max_delay_s=0.05,
+                          max_queued=2)
+        results = await asyncio.gather(*(batcher.submit(i, wait=True) for i in range(7)))
+        await batcher.stop()
+        return results
+
+    assert run(main()) == list(range(7))
