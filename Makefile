@@ -4,7 +4,7 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup test lint proto train-demo eval demo bench clean gst-plugin
+.PHONY: setup test lint proto train-demo eval demo bench clean gst-plugin experiment-rnn-vs-lstm
 
 setup: $(STAMP)
 
@@ -70,3 +70,8 @@ $(GST_STAMP): pyproject.toml $(wildcard plugin/*.py proto/framescribe/v1/*.py mo
 	echo '*' > $(GST_VENV)/.gitignore
 	$(GST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check .
 	touch $@
+
+# SimpleRNN vs LSTM, same budget, on 256- and 32-frame lasa-airwriting clips (~35 min on the
+# shared 2-core CPU): writes reports/rnn_vs_lstm.md and .png; cache in .cache/experiments/.
+experiment-rnn-vs-lstm: setup
+	$(VPY) -m framescribe.models.experiment_rnn_vs_lstm
