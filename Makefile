@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --upgrade pip
-	$(VPY) -m pip install -e '.[server,dev]'
+	$(VPY) -m pip install -e '.[server,dev,ray]'
 	@# Node tools: buf (proto lint) and the Node.js gRPC client of the interop test.
 	if command -v npm >/dev/null; then npm ci --no-audit --no-fund; \
 	else echo "note: npm not found; the Node.js interop test and buf lint need Node.js"; fi
@@ -44,6 +44,7 @@ demo: setup
 bench: setup
 	$(VPY) -m framescribe.models.benchmark_speed
 	$(VPY) -m framescribe.server.benchmark_server --json reports/bench.json
+	$(VPY) -m framescribe.server.benchmark_batch --json reports/bench.json
 
 # Removes build outputs and caches; keeps the venv (rm -rf $(VENV) for a fresh one).
 clean:

@@ -317,6 +317,7 @@ SERVE_HELP = {
     "token_file": "file with the bearer token clients must send (or set FRAMESCRIBE_TOKEN)",
     "grace_period_s": "seconds in-flight calls may finish after SIGTERM (default 10)",
     "mixed_precision": "float16 compute on GPU (runtime tf)",
+    "litert_threads": "threads per LiteRT interpreter (default: the cores, at most 4)",
 }
 
 

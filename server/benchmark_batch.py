@@ -54,16 +54,17 @@ def make_library(directory: Path, videos: int, seconds: float, size: str = "320x
     return clips
 
 
-def _batch(engine: str, library: Path, outdir: Path, bundle: str, workers: int,
+def _batch(variant: str, library: Path, outdir: Path, bundle: str, workers: int,
            extra: list[str]) -> tuple[float, list[str]]:
+    engine, _, runtime = variant.partition("-")
     command = [sys.executable, "-m", "framescribe.plugin.cli", "batch", str(library), "-o",
-               str(outdir), "--engine", engine, "--bundle", bundle, "--workers", str(workers),
-               "--quiet", *extra]
+               str(outdir), "--engine", engine, "--runtime", runtime or "tf", "--bundle",
+               bundle, "--workers", str(workers), "--quiet", *extra]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     began = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     if done.returncode != 0:
-        raise RuntimeError(f"{engine} engine failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"{variant} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return time.monotonic() - began, command
 
 
@@ -94,7 +95,7 @@ def run_engine(engine: str, library: Path, one_clip: Path, scratch: Path, bundle
         "video_seconds_per_s": round(video_s / wall, 2),
         "rerun_all_done_s": round(rerun, 2),
         "command": " ".join(["framescribe", *command[3:]]).replace(str(library), "LIBRARY")
-                   .replace(str(outdir), "OUTDIR"),
+                   .replace(str(outdir), "OUTDIR").replace(f"{REPO}{os.sep}", ""),
     }
 
 
@@ -122,13 +123,13 @@ def write_json(path: str | os.PathLike[str], report: dict) -> None:
 def format_report(report: dict) -> str:
     lines = [f"batch captioning, {report['library']['videos']} videos x "
              f"{report['library']['seconds_each']} s ({report['library']['size']} H.264), "
-             f"bundle {report['bundle']}, runtime {report['runtime']}, "
+             f"bundle {report['bundle']}, "
              f"{report['machine']['cpus']} CPUs, {report['machine']['gpus']} GPUs",
-             f"{'engine':>7} {'wall s':>7} {'videos/h':>9} {'frames/s':>9} "
+             f"{'engine':>12} {'wall s':>7} {'videos/h':>9} {'frames/s':>9} "
              f"{'steady videos/h':>16} {'steady frames/s':>16} {'start-up s':>11} "
              f"{'rerun s':>8}"]
     for name, row in report["engines"].items():
-        lines.append(f"{name:>7} {row['wall_s']:>7.1f} {row['videos_per_hour']:>9,} "
+        lines.append(f"{name:>12} {row['wall_s']:>7.1f} {row['videos_per_hour']:>9,} "
                      f"{row['frames_per_s']:>9.1f} {row['steady_videos_per_hour'] or 0:>16,} "
                      f"{row['steady_frames_per_s'] or 0:>16.1f} {row['startup_s'] or 0:>11.1f} "
                      f"{row['rerun_all_done_s']:>8.1f}")
@@ -146,13 +147,16 @@ def _gpus() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m framescribe.server.benchmark_batch",
-        description="Measure `framescribe batch` throughput, local engine vs Ray engine.")
+        description="Measure `framescribe batch` throughput: the local engine (TensorFlow "
+                    "and LiteRT runtimes) and the Ray engine.")
     parser.add_argument("--quick", action="store_true", help="a smaller library (noisier)")
     parser.add_argument("--videos", type=int, help="clips in the library (default 48; quick 12)")
     parser.add_argument("--seconds", type=float, help="length of each clip (default 20; "
                         "quick 8)")
-    parser.add_argument("--engines", default="local,ray", help="comma-separated (default "
-                        "local,ray; ray is skipped with a note when Ray is not installed)")
+    parser.add_argument("--engines", default="local,local-litert,ray",
+                        help="comma-separated: local (runtime tf), local-litert, ray (runtime "
+                             "tf); default all three (ray is skipped, with a note, when Ray "
+                             "is not installed)")
     parser.add_argument("--bundle", default=str(REPO / "models" / "bundles" / "demo"))
     parser.add_argument("--json", metavar="PATH",
                         help="write the results under the 'batch' key of this JSON file")
@@ -162,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     cpus = os.cpu_count() or 1
     workers = min(4, cpus)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = set(engines) - {"local", "local-litert", "ray"}
+    if unknown or not engines:
+        print(f"benchmark_batch: error: --engines takes local, local-litert and/or ray, got "
+              f"{args.engines!r}", file=sys.stderr)
+        return 2
     from framescribe.plugin.batch_job import BatchOptions, job_spec
 
     spec = job_spec(BatchOptions(bundle=args.bundle))
@@ -172,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"machine": {"cpus": cpus, "gpus": _gpus()},
               "library": {"videos": videos, "seconds_each": seconds, "size": "320x240",
                           "fps": 25, "codec": "h264"},
-              "bundle": spec.bundle_label, "runtime": spec.runtime, "workers": workers,
+              "bundle": spec.bundle_label, "workers": workers,
               "formats": list(spec.formats), "engines": {}, "notes": []}
     with tempfile.TemporaryDirectory(prefix="framescribe-bench-batch-") as scratch:
         library = Path(scratch) / "library"
