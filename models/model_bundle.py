@@ -420,8 +420,9 @@ def write_json_atomically(path: Path, data: dict) -> None:
     os.replace(f.name, path)
 
 
-def load_litert_runtime(directory: str | os.PathLike):
-    """(manifest, LiteRTRuntime) for the bundle, without importing TensorFlow."""
+def load_litert_runtime(directory: str | os.PathLike, threads: int | None = None):
+    """(manifest, LiteRTRuntime) for the bundle, without importing TensorFlow. threads: per
+    interpreter (None: litert_runtime.default_threads())."""
     from .litert_runtime import LiteRTRuntime
 
     directory = Path(directory)
@@ -444,4 +445,4 @@ def load_litert_runtime(directory: str | os.PathLike):
             raise BundleError(f"{directory / model.file}: stale (exported from other "
                               f"{source.file} weights); {hint}")
     files = {role: directory / export.models[role].file for role in needed}
-    return manifest, LiteRTRuntime(files, manifest)
+    return manifest, LiteRTRuntime(files, manifest, threads)

@@ -86,15 +86,17 @@ class Pipeline:
         self.default_event_options = EventOptions(**manifest.gesture_event_options)
 
     @classmethod
-    def from_bundle(cls, directory: str | os.PathLike, runtime: str = "tf") -> Pipeline:
+    def from_bundle(cls, directory: str | os.PathLike, runtime: str = "tf",
+                    threads: int | None = None) -> Pipeline:
         """Load and validate a bundle. runtime: "tf" (TensorFlow: Keras weights, GPU when
-        present) or "litert" (the bundle's .tflite files on CPU; never imports TensorFlow)."""
+        present) or "litert" (the bundle's .tflite files on CPU; never imports TensorFlow).
+        threads: LiteRT interpreter threads (None: the cores, at most 4)."""
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
         from . import model_bundle
 
         if runtime == "litert":
-            manifest, loaded = model_bundle.load_litert_runtime(directory)
+            manifest, loaded = model_bundle.load_litert_runtime(directory, threads)
         else:
             manifest, loaded = model_bundle.load_tensorflow_runtime(directory)
         vocabulary = load_vocabulary(directory) if manifest.caption_decoder else None

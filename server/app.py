@@ -10,6 +10,7 @@ metrics, graceful shutdown.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -38,7 +39,8 @@ def load_pipeline(options: ServerOptions):
 
     if options.runtime == "tf":
         configure_tensorflow(options.mixed_precision)
-    return Pipeline.from_bundle(options.bundle, runtime=options.runtime)
+    return Pipeline.from_bundle(options.bundle, runtime=options.runtime,
+                                threads=options.litert_threads or None)
 
 
 def configure_tensorflow(mixed_precision: bool) -> list[str]:
@@ -122,6 +124,16 @@ async def start_server(options: ServerOptions, pipeline=None) -> FrameScribeServ
                              metrics_http)
 
 
+def tune_garbage_collector() -> None:
+    """Serving allocates many short-lived objects per frame (messages, futures); with the
+    default thresholds the cyclic collector ran for ~9% of the event loop's time, rescanning
+    the models' long-lived objects each time. Freeze those, and collect young objects less
+    often (reference counting frees almost everything anyway)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def _metrics(options: ServerOptions):
     """Metrics are always counted; served over HTTP only when metrics_port is set."""
     from .metrics import ServerMetrics
@@ -145,6 +157,7 @@ async def serve(options: ServerOptions, on_ready: Callable[[FrameScribeServer], 
                 lambda s: None) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
     running = await start_server(options)
+    tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -66,6 +66,7 @@ class ServerOptions:
     token_file: str | None = None  # file holding the bearer token clients must send
     grace_period_s: float = _ranged(10.0, 0.0, 3600.0)  # s to drain in-flight work on shutdown
     mixed_precision: bool = False  # float16 compute on GPU (TF runtime)
+    litert_threads: int = _ranged(0, 0, 64)  # LiteRT interpreter threads; 0 = the cores, max 4
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
