@@ -26,7 +26,10 @@ from ai_edge_litert.interpreter import Interpreter
 
 from .model_bundle import LITERT_FILES, BundleError
 
-ENCODER_CHUNK = 256  # frames per encoder call: bounds memory on long clips
+# Frames per interpreter call. Measured here (XNNPack, 2 threads): MobileNetV3-Small 224 runs
+# 2,195 frames/s at 4-8 frames a call but 1,354 at 64 (larger calls spill the CPU caches);
+# the tiny 64x64 encoder is flat from 4 up. So LiteRT encodes in small calls.
+ENCODER_CHUNK = 8
 
 
 def default_threads() -> int:
