@@ -165,17 +165,14 @@ class _FrozenEncoder:
 
 
 def _frozen_encoder(options: DatasetTrainingOptions, started: float) -> _FrozenEncoder:
-    from .model_bundle import MANIFEST, BundleError, file_sha256, read_manifest
+    from .model_bundle import file_sha256, load_encoder, read_manifest
     from .tf_runtime import TensorFlowRuntime
-    from .training_recipes import TrainingOptions, _encoder
+    from .training_recipes import _log
 
     bundle = Path(options.encoder_from) if options.encoder_from else DEMO_BUNDLE
+    model = load_encoder(bundle)
+    _log(f"reusing the encoder of {bundle} (frozen)", started)
     manifest = read_manifest(bundle)
-    if manifest.encoder is None:
-        raise BundleError(f"{bundle / MANIFEST}: has no frame encoder to reuse (a "
-                          "landmark-gesture bundle)")
-    reuse = TrainingOptions(output=options.output, encoder_from=str(bundle))
-    model = _encoder(reuse, bundle, started)  # encoder_from set: loads it, never pretrains
     digest = manifest.encoder.sha256 or file_sha256(bundle / manifest.encoder.file)
     return _FrozenEncoder(model, TensorFlowRuntime(model, None, None).encode, bundle,
                           f"{manifest.backbone}-{manifest.input_size}-{digest}",

@@ -306,6 +306,18 @@ def load_tensorflow_runtime(directory: str | os.PathLike):
     return manifest, TensorFlowRuntime(encoder, decoder, classifier)
 
 
+def load_encoder(directory: str | os.PathLike):
+    """The bundle's FrameEncoder with its weights (e.g. to reuse it frozen for training)."""
+    from .frame_encoder import FrameEncoder
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    if manifest.encoder is None:
+        raise BundleError(f"{directory / MANIFEST}: has no frame encoder (a landmark-gesture "
+                          "bundle)")
+    return _load_model(directory, manifest.encoder, FrameEncoder)
+
+
 def _check_input_widths(directory: Path, manifest: BundleManifest, feature_dim: int | None):
     """Each head must read what feeds it: the encoder's features or the landmark features."""
     from .landmark_features import LANDMARK_FEATURE_DIM

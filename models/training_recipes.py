@@ -81,14 +81,11 @@ def _encoder(options: TrainingOptions, checkpoints: Path, started: float):
         pretrain_encoder,
     )
     from .frame_encoder import FrameEncoder
-    from .model_bundle import ENCODER_FILE, read_manifest
+    from .model_bundle import load_encoder
 
     if options.encoder_from:
-        manifest = read_manifest(options.encoder_from)
         _log(f"reusing the encoder of {options.encoder_from} (frozen)", started)
-        config = {**manifest.encoder.config,
-                  "weights_path": str(Path(options.encoder_from) / ENCODER_FILE)}
-        return FrameEncoder(**config)
+        return load_encoder(options.encoder_from)
     encoder = FrameEncoder(options.backbone, options.input_size, options.pooling,
                            options.feature_dim)
     done = checkpoints / "encoder_pretrained.weights.h5"

@@ -49,3 +49,27 @@ def _fsync_directory(directory: str) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def update_json_key(path: str | os.PathLike[str], key: str, value) -> None:
+    """Set one top-level key of a JSON object file, keeping the others (e.g. the sections of
+    reports/bench.json that different benchmarks write). Read-modify-write under an flock on
+    `.<name>.lock` beside it, written atomically; a missing or unreadable file starts empty."""
+    import fcntl
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        document: dict = {}
+        if path.is_file():
+            try:
+                existing = json.loads(path.read_text("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                existing = None
+            if isinstance(existing, dict):
+                document = existing
+        document[key] = value
+        write_atomically(path, json.dumps(document, indent=2) + "\n")

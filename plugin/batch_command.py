@@ -14,6 +14,8 @@ import sys
 import time
 from typing import TextIO
 
+from framescribe.plugin.cli_types import comma_subset, positive_int, probability
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -33,39 +35,6 @@ DESCRIPTION = (
     "job on Ray Data (pip install 'framescribe[ray]').")
 
 
-def _list_of(choices: tuple[str, ...], what: str):
-    def parse(text: str) -> tuple[str, ...]:
-        names = tuple(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
-        unknown = [n for n in names if n not in choices]
-        if unknown or not names:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated subset of {','.join(choices)} ({what}), got "
-                f"{text!r}")
-        return names
-
-    return parse
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be 0-1, got {text}")
-    return value
-
-
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     from framescribe.plugin.batch_job import DEFAULT_FORMATS, FORMATS, TASKS
 
@@ -74,14 +43,14 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                         help="folder for the outputs and manifest.jsonl (created if needed)")
     parser.add_argument("--bundle", help="model bundle directory (default: the demo bundle)")
-    parser.add_argument("--tasks", type=_list_of(TASKS, "tasks"), metavar="LIST",
+    parser.add_argument("--tasks", type=comma_subset(TASKS, "tasks"), metavar="LIST",
                         help="captions, gestures or captions,gestures (default: every task "
                              "the bundle has a model for)")
-    parser.add_argument("--formats", type=_list_of(FORMATS, "formats"),
+    parser.add_argument("--formats", type=comma_subset(FORMATS, "formats"),
                         default=DEFAULT_FORMATS, metavar="LIST",
                         help=f"output formats, of {','.join(FORMATS)} (default "
                              f"{','.join(DEFAULT_FORMATS)})")
-    parser.add_argument("--workers", type=_count, default=min(4, os.cpu_count() or 1),
+    parser.add_argument("--workers", type=positive_int, default=min(4, os.cpu_count() or 1),
                         metavar="N", help="decode workers: threads (local) or concurrent "
                                           "decode tasks (ray); default min(4, CPUs)")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
@@ -96,7 +65,7 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frames per caption segment, 2-1024 (default: the bundle's)")
     parser.add_argument("--beam-size", type=int, default=3, metavar="N",
                         help="caption beam width, 1-16 (default 3)")
-    parser.add_argument("--min-confidence", type=_probability, metavar="P",
+    parser.add_argument("--min-confidence", type=probability, metavar="P",
                         help="drop gesture events below this confidence (default: the "
                              "bundle's tuned value)")
     parser.add_argument("--quiet", "-q", action="store_true",
@@ -105,9 +74,9 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     ray.add_argument("--ray-address", metavar="ADDR",
                      help="join this cluster (auto: the one `ray start` runs here; or "
                           "ray://HOST:10001); default: start a local Ray for the job")
-    ray.add_argument("--ray-actors", type=_count, metavar="N",
+    ray.add_argument("--ray-actors", type=positive_int, metavar="N",
                      help="inference actors (default: one per GPU, else CPUs/4, at least 1)")
-    ray.add_argument("--ray-num-cpus", type=_count, metavar="N",
+    ray.add_argument("--ray-num-cpus", type=positive_int, metavar="N",
                      help="CPUs of the local Ray started for the job (default: all)")
 
 

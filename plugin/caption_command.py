@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from framescribe.plugin.cli_types import comma_subset, frame_size, positive_float, probability
+
 DEFAULT_SERVER = "localhost:50051"
 SERVER_ENV = "FRAMESCRIBE_SERVER"
 TOKEN_ENV = "FRAMESCRIBE_TOKEN"
@@ -34,43 +36,12 @@ EMBEDDED_MISSING = (
 
 
 # -- arguments -------------------------------------------------------------------------------
-def _tasks(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
-    unknown = [t for t in names if t not in TASK_NAMES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated subset of {','.join(TASK_NAMES)}, got {text!r}")
-    return names
-
-
-def _size(text: str) -> tuple[int, int]:
-    width, _, height = text.lower().partition("x")
-    try:
-        size = int(width), int(height)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 320x240, got {text!r}")\
-            from None
-    if min(size) < 1:
-        raise argparse.ArgumentTypeError(f"width and height must be >= 1, got {text!r}")
-    return size
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
 def _add_source_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(name, help="a video file, an image folder, a camera index (0), an "
                         "rtsp:// or http(s):// URL, or - for raw frames on stdin")
     raw = parser.add_argument_group("raw frames on stdin (SOURCE -)")
-    raw.add_argument("--raw-size", type=_size, metavar="WxH", help="frame size, e.g. 320x240")
-    raw.add_argument("--raw-fps", type=_positive, default=30.0, metavar="N",
+    raw.add_argument("--raw-size", type=frame_size, metavar="WxH", help="frame size, e.g. 320x240")
+    raw.add_argument("--raw-fps", type=positive_float, default=30.0, metavar="N",
                      help="frames per second of the raw stream (default 30): frame i is at "
                           "i/N seconds")
     raw.add_argument("--raw-pixel-format", default="rgb24", metavar="FMT",
@@ -90,14 +61,14 @@ def _add_server_arguments(parser) -> None:
 
 
 def _add_model_options(parser) -> None:
-    parser.add_argument("--tasks", type=_tasks, metavar="LIST",
+    parser.add_argument("--tasks", type=comma_subset(TASK_NAMES, "tasks"), metavar="LIST",
                         help="captions, gestures or captions,gestures (default: every task the "
                              "model supports)")
     parser.add_argument("--segment-frames", type=int, default=0, metavar="N",
                         help="frames per caption segment, 2-1024 (default: the model's)")
     parser.add_argument("--beam-size", type=int, default=0, metavar="N",
                         help="caption beam width, 1-16 (default 3)")
-    parser.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+    parser.add_argument("--min-confidence", type=probability, default=0.0, metavar="P",
                         help="drop gesture events below this confidence, 0-1 (default: the "
                              "model's tuned value)")
 

@@ -10,8 +10,9 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+
+from framescribe.plugin.cli_types import positive_float, positive_int
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -50,12 +51,11 @@ def _annotate(args) -> int:
     if args.format == "json":
         text = json.dumps(_annotation_json(args.video, result), indent=2) + "\n"
     elif args.format in ("vtt", "srt"):
-        from framescribe.plugin.subtitles import get_writer
+        from framescribe.plugin.subtitles import get_writer, in_time_order
 
-        cues = [_Cue(c.start, c.end, c.text) for c in result.captions]
-        cues += [_Cue(g.start, g.end, f"[gesture: {g.label} {g.confidence:.2f}]")
-                 for g in result.gestures]
-        text = get_writer(args.format).to_string(sorted(cues, key=lambda c: c.start))
+        # The writers take captions and gesture events ("[gesture: LABEL 0.97]" cues) as is.
+        text = get_writer(args.format).to_string(
+            in_time_order([*result.captions, *result.gestures]))
     else:
         text = _annotation_text(result, tasks)
     if args.output:
@@ -71,15 +71,6 @@ def _check_output_directory(path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{path}: cannot write, directory {directory} does not exist")
-
-
-@dataclass(frozen=True)
-class _Cue:
-    """One subtitle cue (the subtitle writers' TimedText): seconds and text."""
-
-    start: float
-    end: float
-    text: str
 
 
 def _annotation_json(video, result) -> dict:
@@ -393,27 +384,6 @@ def _data_preview(args) -> int:
 
 
 # -- parser --------------------------------------------------------------------------------
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (a limit of 0 would otherwise silently mean "all")."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _add_runtime_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=("tf", "litert"), default="tf",
                         help="tf: TensorFlow (GPU when present); litert: the bundle's LiteRT "
@@ -441,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--output", "-o", help="write to this file (atomically), not stdout")
     annotate.add_argument("--tasks", default="captions,gestures",
                           help="comma-separated: captions, gestures (default both)")
-    annotate.add_argument("--segment-seconds", type=_positive_float,
+    annotate.add_argument("--segment-seconds", type=positive_float,
                           help="caption segment length in seconds (default: the bundle's)")
     annotate.add_argument("--beam-size", type=int, default=3, help="caption beam size (1-16)")
     _add_runtime_option(annotate)
@@ -455,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
                           choices=("moving-digits", "lasa-airwriting"))
     evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"))
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    evaluate.add_argument("--limit", type=_positive_int,
+    evaluate.add_argument("--limit", type=positive_int,
                           help="only the first N clips (quick check)")
     evaluate.add_argument("--beam-size", type=int, default=3, help="caption beam size")
     evaluate.add_argument("--record", action="store_true",
@@ -492,8 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "then captions long videos window by window)")
     train.add_argument("--benchmark", help="benchmark (captions: moving-digits; gestures: "
                        "lasa-airwriting); the only ones available here")
-    train.add_argument("--epochs", type=_positive_int, help="epochs of the recurrent heads")
-    train.add_argument("--batch-size", type=_positive_int, help="batch size of the recurrent heads")
+    train.add_argument("--epochs", type=positive_int, help="epochs of the recurrent heads")
+    train.add_argument("--batch-size", type=positive_int, help="batch size of the recurrent heads")
     train.add_argument("--backbone",
                        choices=("tiny_cnn", "mobilenet_v3_small", "mobilenet_v3_large",
                                 "efficientnet_v2_b0", "resnet18", "resnet50"),
@@ -505,15 +475,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="gesture classifier recurrent cell")
     train.add_argument("--encoder-from", help="reuse this bundle's encoder, frozen (with --data "
                        "default: the shipped demo bundle)")
-    train.add_argument("--pretrain-epochs", type=_positive_int, help="encoder pretraining epochs")
-    train.add_argument("--clips", type=_positive_int,
+    train.add_argument("--pretrain-epochs", type=positive_int, help="encoder pretraining epochs")
+    train.add_argument("--clips", type=positive_int,
                        help="caption training clips (default: the recipe's 20000)")
-    train.add_argument("--streams", type=_positive_int,
+    train.add_argument("--streams", type=positive_int,
                        help="gesture training streams (default: the recipe's 2000)")
     train.add_argument("--checkpoint-dir", help="where checkpoints and feature caches live "
                        "(default .cache/checkpoints/<output name>)")
     train.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
-    train.add_argument("--eval-limit", type=_positive_int,
+    train.add_argument("--eval-limit", type=positive_int,
                        help="evaluate on the first N test clips only")
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(handler=_train)

@@ -18,21 +18,26 @@ import time
 from collections.abc import Sequence
 
 READY = re.compile(r"serving .* on (\S+:\d+)")
+KEPT_LINES = 1000  # a long-running server's stderr is not kept whole
 
 
 class LocalServer:
     def __init__(self, args: Sequence[str], *, module: str = "framescribe.plugin.cli",
-                 command: str = "serve", env: dict | None = None, timeout_s: float = 120):
-        self.args = [sys.executable, "-m", module, command, "--port", "0", *args]
+                 command: str | None = "serve", env: dict | None = None,
+                 timeout_s: float = 120):
+        """module/command: what runs (`python -m MODULE [COMMAND] --port 0 ARGS...`); any
+        server that prints the "serving ... on HOST:PORT" line works."""
+        self.args = [sys.executable, "-m", module, *([command] if command else []), "--port",
+                     "0", *args]
         self.env = {**os.environ, **(env or {})}
         self.timeout_s = timeout_s
-        self.lines: list[str] = []  # the server's stderr, as it arrives
+        self.lines: list[str] = []  # the server's stderr, as it arrives (the last KEPT_LINES)
         self.process: subprocess.Popen | None = None
         self.address = ""
 
     def start(self) -> LocalServer:
-        self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True,
-                                        env=self.env)
+        self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE,
+                                        stdout=subprocess.DEVNULL, text=True, env=self.env)
         deadline = time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
             line = self.process.stderr.readline()
@@ -53,6 +58,7 @@ class LocalServer:
     def _keep_reading(self) -> None:
         for line in self.process.stderr:
             self.lines.append(line)
+            del self.lines[:-KEPT_LINES]
 
     @property
     def pid(self) -> int:

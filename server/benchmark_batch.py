@@ -15,8 +15,6 @@ frame rate), not the source's.
 from __future__ import annotations
 
 import argparse
-import fcntl
-import json
 import os
 import shutil
 import subprocess
@@ -100,24 +98,10 @@ def run_engine(engine: str, library: Path, one_clip: Path, scratch: Path, bundle
 
 
 def write_json(path: str | os.PathLike[str], report: dict) -> None:
-    """Put the report under "batch" in the JSON file, keeping its other top-level keys (read,
-    modify and write under an flock on a lock file beside it; the write is atomic)."""
-    from framescribe.plugin.atomic_files import write_atomically
+    """Put the report under "batch" in the JSON file, keeping its other top-level keys."""
+    from framescribe.plugin.atomic_files import update_json_key
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        merged: dict = {}
-        if path.is_file():
-            try:
-                existing = json.loads(path.read_text("utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                existing = None
-            if isinstance(existing, dict):
-                merged = existing
-        merged["batch"] = report
-        write_atomically(path, json.dumps(merged, indent=2) + "\n")
+    update_json_key(path, "batch", report)
 
 
 def format_report(report: dict) -> str:

@@ -37,13 +37,11 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -53,6 +51,7 @@ import cv2
 import grpc
 import numpy as np
 
+from framescribe.plugin.local_server import LocalServer
 from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
@@ -61,7 +60,6 @@ PERIOD_MS = 100  # frame timestamps: 10 fps, the bundles' frame rate, so every f
 JPEG_QUALITY = 90
 UNIQUE_FRAMES = 256  # distinct JPEGs, cycled through by every stream
 ENCODER_BATCH = 64  # frames per call of the encoder-alone measurement (the server's max batch)
-SERVER_ADDRESS = re.compile(r"serving .* on (\S+:\d+)")
 TARGETS = {  # from the issue; reported against, never lowered
     "server_over_pipeline_32": 0.85,
     "server_over_naive": 20.0,
@@ -246,68 +244,16 @@ def measure_pipeline(bundle: Path, runtime: str, frames_file: Path, count: int,
 
 
 # -- server processes ----------------------------------------------------------------------
-class ServerProcess:
-    """A server subprocess that prints 'serving ... on HOST:PORT' to stderr when ready."""
+def framescribe_server(bundle: Path, runtime: str, flags: tuple[str, ...]) -> LocalServer:
+    """`framescribe serve` on the bundle, started (a context manager that stops it)."""
+    return LocalServer(["--bundle", str(bundle), "--runtime", runtime, *flags],
+                       env={"TF_CPP_MIN_LOG_LEVEL": "2"}, timeout_s=180).start()
 
-    def __init__(self, command: list[str], timeout: float = 180):
-        self.command = command
-        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                        text=True,
-                                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        self.lines: list[str] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stderr.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            match = SERVER_ADDRESS.search(line)
-            if match:
-                self.address = match.group(1)
-                self._drain = threading.Thread(target=self._read_rest, daemon=True)
-                self._drain.start()
-                return
-        self.stop()
-        raise RuntimeError(f"the server did not start: {' '.join(command)}\n"
-                           + "".join(self.lines[-30:]))
 
-    @classmethod
-    def framescribe(cls, bundle: Path, runtime: str, flags: tuple[str, ...]) -> ServerProcess:
-        return cls([sys.executable, "-m", "framescribe.plugin.cli", "serve", "--bundle",
-                    str(bundle), "--port", "0", "--runtime", runtime, *flags])
-
-    @classmethod
-    def naive(cls, bundle: Path) -> ServerProcess:
-        return cls([sys.executable, "-m", "framescribe.server.naive_server", "--bundle",
-                    str(bundle), "--port", "0"])
-
-    def _read_rest(self) -> None:
-        for line in self.process.stderr:
-            self.lines.append(line)
-            del self.lines[:-200]
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def memory_mib(self) -> dict[str, float]:
-        """VmRSS (now) and VmHWM (peak) of the server process, MiB."""
-        return process_memory_mib(self.pid)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+def naive_server(bundle: Path) -> LocalServer:
+    """The baseline server (server/naive_server.py) on the bundle, started."""
+    return LocalServer(["--bundle", str(bundle)], module="framescribe.server.naive_server",
+                       command=None, env={"TF_CPP_MIN_LOG_LEVEL": "2"}, timeout_s=180).start()
 
 
 def process_memory_mib(pid: int) -> dict[str, float]:
@@ -493,7 +439,7 @@ class BundleResult:
     ratios: dict = field(default_factory=dict)
 
 
-def measured_load(server: ServerProcess, jpegs: list[bytes], streams: int,
+def measured_load(server: LocalServer, jpegs: list[bytes], streams: int,
                   frames_per_stream: int) -> dict:
     """run_load, plus the CPU time per acknowledged frame of the server process and of this
     (the load generator's) process."""
@@ -542,32 +488,32 @@ def benchmark_bundle(under_test: BundleUnderTest, settings: BenchSettings, work:
         result.pipeline_cpu_ms[runtime] = round(measured["pipeline_cpu_ms"], 3)
         result.encoder_cpu_ms[runtime] = round(measured["encoder_cpu_ms"], 3)
     log(f"{under_test.key}: (b) framescribe serve --runtime {settings.runtime}")
-    with ServerProcess.framescribe(under_test.path, settings.runtime,
+    with framescribe_server(under_test.path, settings.runtime,
                                    settings.server_flags) as server:
         warm = warm_up(server.address, jpegs, 8, 32)
-        result.memory["after_warmup"] = server.memory_mib()
+        result.memory["after_warmup"] = process_memory_mib(server.pid)
         for streams in settings.stream_counts:
             count = calibrated_frames(warm.frames_per_s, settings.load_seconds, streams)
             load = measured_load(server, jpegs, streams, count)
             log(f"  {streams} streams: {load['frames_per_s']:,.0f} frames/s")
             result.server.append(load)
-        result.memory["after_load"] = server.memory_mib()
+        result.memory["after_load"] = process_memory_mib(server.pid)
         log(f"{under_test.key}: (d) one stream of {settings.long_stream_frames} frames at "
             f"{settings.long_stream_rate:g} frames/s")
         latency = asyncio.run(long_stream(server.address, jpegs, settings.long_stream_frames,
                                           settings.long_stream_rate))
         result.latency = {**asdict(latency), "ratio": round(latency.ratio, 3),
                           "early_late_ratio": round(latency.early_late_ratio, 3)}
-        result.memory["after_long_stream"] = server.memory_mib()
+        result.memory["after_long_stream"] = process_memory_mib(server.pid)
     log(f"{under_test.key}: (c) naive server")
-    with ServerProcess.naive(under_test.path) as naive:
+    with naive_server(under_test.path) as naive:
         warm = warm_up(naive.address, jpegs, 1, 4)
         for streams in settings.naive_stream_counts:
             count = calibrated_frames(warm.frames_per_s, settings.load_seconds, streams, 4)
             load = measured_load(naive, jpegs, streams, count)
             log(f"  {streams} streams: {load['frames_per_s']:,.1f} frames/s")
             result.naive.append(load)
-        result.naive_memory = naive.memory_mib()
+        result.naive_memory = process_memory_mib(naive.pid)
     result.ratios = ratios(result)
     return result
 
@@ -695,22 +641,11 @@ def _fps(value: float | None) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def write_json(path: str | os.PathLike, report: dict) -> None:
+def write_json(path: str | os.PathLike[str], report: dict) -> None:
     """Put the report under "server" in the JSON file, keeping its other top-level keys."""
-    from framescribe.plugin.atomic_files import write_atomically
+    from framescribe.plugin.atomic_files import update_json_key
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    merged = {}
-    if path.is_file():
-        try:
-            existing = json.loads(path.read_text("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            existing = None
-        if isinstance(existing, dict):
-            merged = existing
-    merged["server"] = report
-    write_atomically(path, json.dumps(merged, indent=2) + "\n")
+    update_json_key(path, "server", report)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

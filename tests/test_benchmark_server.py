@@ -29,10 +29,10 @@ def test_lasa_frames_and_jpegs_round_trip(jpegs):
 
 
 def test_naive_server_answers_every_frame(tiny_bundle, jpegs):
-    with bench.ServerProcess.naive(tiny_bundle) as server:
+    with bench.naive_server(tiny_bundle) as server:
         result = asyncio.run(bench.run_load(server.address, jpegs, streams=2,
                                             frames_per_stream=5))
-        memory = server.memory_mib()
+        memory = bench.process_memory_mib(server.pid)
     assert (result.streams, result.frames_sent, result.frames_acknowledged) == (2, 10, 10)
     assert result.frames_per_s > 0
     assert memory["rss_mib"] > 0 and memory["peak_rss_mib"] >= memory["rss_mib"]
@@ -40,7 +40,7 @@ def test_naive_server_answers_every_frame(tiny_bundle, jpegs):
 
 def test_load_generator_and_long_stream_against_the_real_server(tiny_bundle, jpegs):
     flags = ("--max-batch-size", "8", "--max-queue-delay-ms", "1")
-    with bench.ServerProcess.framescribe(tiny_bundle, "litert", flags) as server:
+    with bench.framescribe_server(tiny_bundle, "litert", flags) as server:
         result = asyncio.run(bench.run_load(server.address, jpegs, streams=3,
                                             frames_per_stream=20))
         latency = asyncio.run(bench.long_stream(server.address, jpegs, frames=60, rate=500))

