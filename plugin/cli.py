@@ -299,6 +299,7 @@ SERVE_HELP = {
     "max_message_bytes": "largest gRPC message, bytes (default 32 MiB)",
     "max_pixels_per_frame": "largest image, width * height (default 3840*2160)",
     "max_frames_per_clip": "frames in one AnnotateClip request (default 3000)",
+    "max_frames_per_message": "frames in one StreamAnnotate FrameList message (default 64)",
     "max_clip_bytes": "largest video file in AnnotateClip, bytes (default 32 MiB)",
     "max_queued_frames": "frames waiting for the encoder before RESOURCE_EXHAUSTED (2048)",
     "decode_threads": "threads decoding images (default 2)",

@@ -91,8 +91,8 @@ async def start_server(options: ServerOptions, pipeline=None) -> FrameScribeServ
                          decode_threads=options.decode_threads,
                          on_batch=_batch_observer(metrics))
     limits = ServiceLimits(options.max_message_bytes, options.max_pixels_per_frame,
-                           options.max_frames_per_clip, options.max_clip_bytes,
-                           options.max_streams, options.idle_timeout_s)
+                           options.max_frames_per_clip, options.max_frames_per_message,
+                           options.max_clip_bytes, options.max_streams, options.idle_timeout_s)
     servicer = FrameScribeServicer(model, limits, metrics)
     interceptors = []
     token = read_token(options)

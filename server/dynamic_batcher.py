@@ -1,12 +1,14 @@
 """A dynamic batcher (as in Triton's): requests from all calls are grouped into one model call.
 
-Callers `await batcher.submit(item)`; a single worker task takes the first waiting item, waits
-up to `max_delay_s` for more (or until `max_batch_size` items are waiting), and runs
-`process(items) -> results` once for the whole group on the model's executor thread, off the
-event loop. Each caller gets its own result (or the batch's exception). The queue is bounded:
-at `max_queued` waiting items `submit` raises QueueFull (unary calls: the server answers
-RESOURCE_EXHAUSTED instead of letting memory and latency grow without limit), or with
-`wait=True` waits for room (streams: backpressure reaches the client through gRPC flow
+Callers `await batcher.submit(item)` (or `submit_many(items)`); a single worker task takes the
+first waiting item, waits up to `max_delay_s` for more (or until `max_batch_size` items are
+waiting), and runs `process(items) -> results` once for the whole group on the model's executor
+thread, off the event loop. Each caller gets its own result (or the batch's exception). The wait
+ends early when the optional `upstream()` count says no more items are on their way (nothing
+being decoded or encoded upstream): a lone request is not held for company that cannot come.
+The queue is bounded: at `max_queued` waiting items `submit` raises QueueFull (unary calls: the
+server answers RESOURCE_EXHAUSTED instead of letting memory and latency grow without limit), or
+with `wait=True` waits for room (streams: backpressure reaches the client through gRPC flow
 control).
 """
 
@@ -47,9 +49,14 @@ class DynamicBatcher(Generic[Item, Result]):
 
     def __init__(self, name: str, process: Callable[[Sequence[Item]], Sequence[Result]],
                  executor: Executor, options: BatcherOptions = BatcherOptions(),
-                 on_batch: Callable[[str, int, int], None] | None = None):
-        """on_batch(name, batch size, items still queued) is called after each batch (metrics)."""
+                 on_batch: Callable[[str, int, int], None] | None = None,
+                 upstream: Callable[[], int] | None = None):
+        """on_batch(name, batch size, items still queued) is called after each batch (metrics).
+        upstream() counts the items still being prepared that will be submitted here soon;
+        None means unknown (always wait up to max_delay_s)."""
         self.name = name
+        self._upstream = upstream
+        self.running = 0  # items in the process() call now running
         self._process = process
         self._executor = executor
         self.options = options
@@ -78,8 +85,19 @@ class DynamicBatcher(Generic[Item, Result]):
             future.cancel()
         self._waiting.clear()
 
+    @property
+    def pending(self) -> int:
+        """Items waiting or being processed."""
+        return len(self._waiting) + self.running
+
     async def submit(self, item: Item, wait: bool = False) -> Result:
         """The item's result. A full queue raises QueueFull, or with wait=True waits."""
+        return (await self.submit_many((item,), wait))[0]
+
+    async def submit_many(self, items: Sequence[Item], wait: bool = False) -> list[Result]:
+        """The items' results, in order; they may be processed in different batches. Queued
+        together (a full queue is checked once, so it may hold up to len(items) - 1 more than
+        max_queued)."""
         while len(self._waiting) >= self.options.max_queued:
             if not wait:
                 raise QueueFull(f"the {self.name} queue is full ({self.options.max_queued} "
@@ -87,10 +105,16 @@ class DynamicBatcher(Generic[Item, Result]):
             self._room.clear()
             await self._room.wait()
         self.start()
-        future = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in items]
+        self._waiting.extend(zip(items, futures, strict=True))
         self._arrived.set()
-        return await future  # a cancelled caller's item is skipped when its batch forms
+        try:
+            return [await future for future in futures]
+        except BaseException:
+            for future in futures:  # a cancelled caller's items are skipped
+                future.cancel()
+            raise
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -106,6 +130,7 @@ class DynamicBatcher(Generic[Item, Result]):
                 self._arrived.clear()
             if not batch:
                 continue
+            self.running = len(batch)
             try:
                 results = await loop.run_in_executor(
                     self._executor, self._process, [item for item, _ in batch])
@@ -117,6 +142,8 @@ class DynamicBatcher(Generic[Item, Result]):
                     if not future.done():
                         future.set_exception(error)
                 continue
+            finally:
+                self.running = 0
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
@@ -124,9 +151,12 @@ class DynamicBatcher(Generic[Item, Result]):
                 self._on_batch(self.name, len(batch), len(self._waiting))
 
     async def _gather_more(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait up to max_delay_s, returning early once a full batch is waiting."""
+        """Wait up to max_delay_s, returning early once a full batch is waiting or nothing more
+        is on its way (upstream() == 0)."""
         deadline = loop.time() + self.options.max_delay_s
         while len(self._waiting) < self.options.max_batch_size:
+            if self._upstream is not None and self._upstream() == 0:
+                return
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return

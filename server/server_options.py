@@ -57,6 +57,7 @@ class ServerOptions:
     max_message_bytes: int = _ranged(32 * MIB, 1024, 2**31 - 1)  # largest gRPC message, bytes
     max_pixels_per_frame: int = _ranged(3840 * 2160, 1, 2**30)  # width * height of one image
     max_frames_per_clip: int = _ranged(3000, 1, 1_000_000)  # frames in one AnnotateClip request
+    max_frames_per_message: int = _ranged(64, 1, 4096)  # frames in one stream FrameList message
     max_clip_bytes: int = _ranged(32 * MIB, 1, 2**31 - 1)  # encoded video file, bytes
     max_queued_frames: int = _ranged(2048, 1, 1_000_000)  # frames waiting in the batcher
     decode_threads: int = _ranged(2, 1, 256)  # threads decoding images off the event loop

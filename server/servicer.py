@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
 import grpc
@@ -33,7 +33,7 @@ from .frame_decoding import (
 )
 from .metrics import ServerMetrics
 from .serving_model import ServingModel
-from .stream_session import InterimLabel, StreamSession, StreamSettings
+from .stream_session import InterimLabel, InterimLabels, StreamSession, StreamSettings
 
 log = logging.getLogger("framescribe.server")
 
@@ -41,6 +41,7 @@ TASK_NAMES = {pb.TASK_CAPTIONS: "captions", pb.TASK_GESTURES: "gestures"}
 TASK_ENUMS = {name: value for value, name in TASK_NAMES.items()}
 DEFAULT_BEAM = 3
 CLIP_WINDOW = 64  # frames of one AnnotateClip request in the encoder queue at once
+DECODE_CHUNK = 8  # frames per decode-pool job (a list's chunks decode in parallel)
 
 
 class RequestError(Exception):
@@ -61,6 +62,7 @@ class ServiceLimits:
     max_message_bytes: int
     max_pixels_per_frame: int
     max_frames_per_clip: int
+    max_frames_per_message: int
     max_clip_bytes: int
     max_streams: int
     idle_timeout_s: float
@@ -117,7 +119,8 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             max_message_bytes=limits.max_message_bytes,
             max_pixels_per_frame=limits.max_pixels_per_frame,
             max_frames_per_clip=limits.max_frames_per_clip,
-            max_clip_bytes=limits.max_clip_bytes, max_streams=limits.max_streams)
+            max_clip_bytes=limits.max_clip_bytes, max_streams=limits.max_streams,
+            max_frames_per_message=limits.max_frames_per_message)
 
     # -- AnnotateClip ----------------------------------------------------------------------
     async def AnnotateClip(self, request, context):
@@ -165,8 +168,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                     kept.append((t, i, frame))
             except VideoError as error:
                 raise _invalid(f"frame {i}: {error}") from None
-        features = await _in_windows([(f, i) for _, i, f in kept],
-                                     lambda item: self._frame_features(*item))
+        features = await _in_windows([(f, i) for _, i, f in kept], self._frames_features)
         return np.array([t for t, _, _ in kept]), features
 
     async def _video_file_features(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +182,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             raise _invalid("this bundle's gestures read hand landmarks (Frame.landmarks), "
                            "not video")
         times, frames = await self.model.run_on_decode_pool(self._read_video_bytes, data)
-        return times, await _in_windows(frames, self.model.encoder.submit)
+        return times, await _in_windows(frames, self.model.encoder.submit_many)
 
     def _read_video_bytes(self, data: bytes) -> tuple[np.ndarray, list[np.ndarray]]:
         """Decode pool: video bytes -> (times (n,), fitted frames), sampled to the model rate."""
@@ -240,31 +242,52 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                 self.metrics.active_streams.set(self.streams.active)
 
     async def _read_stream(self, requests, session: StreamSession, out: asyncio.Queue) -> None:
-        """Reads frames until the client half-closes, then finishes the session."""
+        """Reads frames (one per message, or FrameLists) until the client half-closes, then
+        finishes the session."""
         try:
             sampler = FrameSampler(self.pipeline.manifest.frame_rate)
             last = None
-            index = 0
+            index = 0  # frames so far, for error messages
+            message = 1
             while (request := await self._next_request(requests)) is not None:
-                if request.WhichOneof("request") != "frame":
-                    raise _invalid(f"message {index + 1}: only the first message may be a "
-                                   "StreamConfig; send frames after it")
-                t = frame_time_seconds(request.frame, f"frame {index}")
-                if last is not None and t <= last:
-                    raise _invalid(f"frame {index}: timestamp_ms {request.frame.timestamp_ms} "
-                                   f"is not after the previous frame's {round(last * 1000)}; "
-                                   "stream timestamps must strictly increase")
-                last = t
-                if sampler.accept(t):
-                    await session.push(t, self._frame_features(request.frame, index,
-                                                               streaming=True))
-                index += 1
+                frames = self._stream_frames(request, message)
+                kept, times = [], []
+                for frame in frames:
+                    t = frame_time_seconds(frame, f"frame {index}")
+                    if last is not None and t <= last:
+                        raise _invalid(f"frame {index}: timestamp_ms {frame.timestamp_ms} is "
+                                       f"not after the previous frame's {round(last * 1000)}; "
+                                       "stream timestamps must strictly increase")
+                    last = t
+                    if sampler.accept(t):
+                        kept.append((frame, index))
+                        times.append(t)
+                    index += 1
+                if kept:
+                    await session.push(times, self._frames_features(kept, streaming=True),
+                                       grouped=request.WhichOneof("request") == "frames")
+                message += 1
             await session.finish()
             out.put_nowait(_END)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - handed to the responding side
             out.put_nowait(error)
+
+    def _stream_frames(self, request, message: int) -> Sequence:
+        """The frames of one stream message after the config: one Frame or a FrameList."""
+        kind = request.WhichOneof("request")
+        if kind == "frame":
+            return (request.frame,)
+        if kind == "frames":
+            frames = request.frames.frames
+            if not 1 <= len(frames) <= self.limits.max_frames_per_message:
+                raise _invalid(f"message {message}: a FrameList in a stream carries 1-"
+                               f"{self.limits.max_frames_per_message} frames "
+                               f"(max_frames_per_message), got {len(frames)}")
+            return frames
+        raise _invalid(f"message {message}: only the first message may be a StreamConfig; "
+                       "send frames (Frame or FrameList) after it")
 
     async def _next_request(self, requests, first: bool = False):
         """The next message, None at the end; an idle client is closed after the timeout."""
@@ -289,26 +312,37 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             interim=config.gesture_options.interim_results)
 
     # -- frames ----------------------------------------------------------------------------
-    async def _frame_features(self, frame, index: int, streaming: bool = False) -> np.ndarray:
-        """One frame's (D,) features: decoded and resized on the decode pool, then encoded by
-        the shared encoder batcher (or landmark features for landmark bundles). Streams wait
-        for room in a full encoder queue (backpressure); clips get RESOURCE_EXHAUSTED."""
-        kind = frame.WhichOneof("content")
-        where = f"frame {index}"
+    async def _frames_features(self, frames: Sequence[tuple[object, int]],
+                               streaming: bool = False) -> np.ndarray:
+        """(n, D) features of (Frame, index) pairs: images decoded and resized on the decode
+        pool (DECODE_CHUNK frames per job), then encoded by the shared encoder batcher; or
+        landmark features for landmark bundles. Streams wait for room in a full encoder
+        queue (backpressure); clips get RESOURCE_EXHAUSTED."""
         if self.pipeline.reads_landmarks:
-            if kind != "landmarks":
-                raise _invalid(f"{where}: this bundle's gestures read hand landmarks "
-                               "(Frame.landmarks, see GetModelInfo.gesture_input), not images")
-            landmarks = decode_landmarks(frame.landmarks, where)
-            return self.pipeline.landmark_features(landmarks[None])[0]
-        if kind != "image":
-            raise _invalid(f"{where}: this bundle reads images; set Frame.image")
-        fitted = await self.model.run_on_decode_pool(self._decode_and_fit, frame.image, where)
-        return await self.model.encoder.submit(fitted, wait=streaming)
+            landmarks = np.stack([self._landmarks(frame, index) for frame, index in frames])
+            return self.pipeline.landmark_features(landmarks)
+        for frame, index in frames:
+            if frame.WhichOneof("content") != "image":
+                raise _invalid(f"frame {index}: this bundle reads images; set Frame.image")
+        chunks = [frames[i:i + DECODE_CHUNK] for i in range(0, len(frames), DECODE_CHUNK)]
+        fitted = await asyncio.gather(*(
+            self.model.decode_frames(len(chunk), self._decode_and_fit, chunk)
+            for chunk in chunks))
+        return np.stack(await self.model.encoder.submit_many(
+            [image for chunk in fitted for image in chunk], wait=streaming))
 
-    def _decode_and_fit(self, image, where: str) -> np.ndarray:
-        return fit_frame(decode_image(image, self.frame_limits, where),
-                         self.pipeline.manifest.input_size)
+    def _landmarks(self, frame, index: int) -> np.ndarray:
+        """One frame's (543, 3) landmarks, or INVALID_ARGUMENT when it carries an image."""
+        if frame.WhichOneof("content") != "landmarks":
+            raise _invalid(f"frame {index}: this bundle's gestures read hand landmarks "
+                           "(Frame.landmarks, see GetModelInfo.gesture_input), not images")
+        return decode_landmarks(frame.landmarks, f"frame {index}")
+
+    def _decode_and_fit(self, frames: Sequence[tuple[object, int]]) -> list[np.ndarray]:
+        """Decode pool: (Frame, index) pairs -> fitted (size, size, 3) uint8 images."""
+        size = self.pipeline.manifest.input_size
+        return [fit_frame(decode_image(frame.image, self.frame_limits, f"frame {index}"), size)
+                for frame, index in frames]
 
     # -- options ---------------------------------------------------------------------------
     def _tasks(self, requested) -> tuple[str, ...]:
@@ -375,11 +409,9 @@ _END = object()  # end of a stream's results
 
 async def _in_windows(items: list, features_of) -> np.ndarray:
     """Features of a clip's items, CLIP_WINDOW at a time so one request cannot flood the
-    encoder queue: features_of(item) -> awaitable (D,) -> stacked (n, D)."""
-    features = []
-    for start in range(0, len(items), CLIP_WINDOW):
-        features += await asyncio.gather(*map(features_of, items[start:start + CLIP_WINDOW]))
-    return np.stack(features)
+    encoder queue: features_of(items) -> awaitable (len(items), D) -> stacked (n, D)."""
+    return np.concatenate([np.asarray(await features_of(items[start:start + CLIP_WINDOW]))
+                           for start in range(0, len(items), CLIP_WINDOW)])
 
 
 def _status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -408,14 +440,20 @@ def _gesture_pb(g: GestureEvent) -> pb.GestureEvent:
                            confidence=g.confidence)
 
 
+def _interim_pb(item: InterimLabel) -> pb.InterimGesture:
+    return pb.InterimGesture(timestamp_ms=_ms(item.timestamp), label=item.label or "",
+                             confidence=item.confidence)
+
+
 def _stream_response(item) -> pb.StreamAnnotateResponse:
     if isinstance(item, CaptionSegment):
         return pb.StreamAnnotateResponse(caption=_caption_pb(item))
     if isinstance(item, GestureEvent):
         return pb.StreamAnnotateResponse(gesture=_gesture_pb(item))
     if isinstance(item, InterimLabel):
-        return pb.StreamAnnotateResponse(interim_gesture=pb.InterimGesture(
-            timestamp_ms=_ms(item.timestamp), label=item.label or "",
-            confidence=item.confidence))
+        return pb.StreamAnnotateResponse(interim_gesture=_interim_pb(item))
+    if isinstance(item, InterimLabels):
+        return pb.StreamAnnotateResponse(interim_gestures=pb.InterimGestureList(
+            labels=[_interim_pb(label) for label in item.labels]))
     raise TypeError(f"unexpected stream result {item!r}")
 

@@ -55,12 +55,14 @@ class ServingModel:
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-model")
         self.decode_pool = ThreadPoolExecutor(decode_threads,
                                               thread_name_prefix="framescribe-decode")
+        self.decoding = 0  # frames on the decode pool now (they go to the encoder next)
         frames = BatcherOptions(max_batch_size, max_delay_s, max_queued)
         self.encoder = DynamicBatcher("encoder", self._encode, self.model_thread, frames,
-                                      on_batch)
+                                      on_batch, upstream=lambda: self.decoding)
         self.gestures = DynamicBatcher(
             "gesture_step", self._gesture_steps, self.model_thread,
-            BatcherOptions(GESTURE_BATCH, max_delay_s, max(max_queued, GESTURE_BATCH)), on_batch)
+            BatcherOptions(GESTURE_BATCH, max_delay_s, max(max_queued, GESTURE_BATCH)), on_batch,
+            upstream=lambda: self.decoding + self.encoder.pending)
         self.captions = DynamicBatcher(
             "caption", self._captions, self.model_thread,
             BatcherOptions(CAPTION_BATCH, max_delay_s, max(max_queued, CAPTION_BATCH)), on_batch)
@@ -82,6 +84,15 @@ class ServingModel:
 
     async def run_on_decode_pool(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.decode_pool, function, *args)
+
+    async def decode_frames(self, frames: int, function, *args):
+        """function(*args) on the decode pool, counted as `frames` frames on their way to the
+        encoder while it runs (the batchers do not wait for company when none is coming)."""
+        self.decoding += frames
+        try:
+            return await self.run_on_decode_pool(function, *args)
+        finally:
+            self.decoding -= frames
 
     # -- batch functions (model thread) ----------------------------------------------------
     def _encode(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -153,6 +153,23 @@ def test_raw_frames_on_stdin_from_a_real_ffmpeg(server, vtt_from_server):
     assert "from 100 frames (10.0 s of video)" in result.stderr.decode()
 
 
+def test_files_go_in_lists_capped_at_the_servers_limit(vtt_from_server, tmp_path):
+    from framescribe.plugin.caption_command import FILE_FRAMES_PER_MESSAGE, _frames_per_message
+
+    assert _frames_per_message(str(sample_video())) == FILE_FRAMES_PER_MESSAGE == 16
+    assert _frames_per_message(str(tmp_path)) == 16  # an image folder
+    for live in ("0", "-", "rtsp://camera.local/live", "HTTPS://example.com/v.mp4"):
+        assert _frames_per_message(live) == 1
+    # Lists of 16 would be INVALID_ARGUMENT here: the CLI sends lists of the server's 4.
+    small = ServeProcess("--bundle", str(DEMO), "--runtime", "litert",
+                         "--max-frames-per-message", "4")
+    try:
+        result = framescribe("caption", str(sample_video()), "--server", small.address)
+    finally:
+        small.stop()
+    assert vtt_cues(ok(result)) == vtt_cues(vtt_from_server[0])
+
+
 def test_embedded_gives_the_same_captions_as_the_server(vtt_from_server, tmp_path):
     pytest.importorskip("tensorflow")
     result = framescribe("caption", str(sample_video()), "--embedded", "--bundle", str(DEMO),

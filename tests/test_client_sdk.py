@@ -14,6 +14,7 @@ from server_helpers import DEMO, ServerThread, sample_video, self_signed_certifi
 
 from framescribe.models.pipeline import Pipeline
 from framescribe.plugin.client import (
+    MAX_FRAMES_PER_MESSAGE,
     AsyncClient,
     Caption,
     Client,
@@ -23,6 +24,8 @@ from framescribe.plugin.client import (
     InterimGesture,
     ModelInfo,
     StreamConfig,
+    _async_stream_requests,
+    _stream_requests,
 )
 from framescribe.plugin.video_sources import open_source
 from framescribe.server.server_options import ServerOptions
@@ -78,6 +81,21 @@ def assert_same(a: ClipResult, b: ClipResult) -> None:
                                                                abs=1e-3)
 
 
+def interims(events) -> list[tuple]:
+    """Interim labels as comparable (ms, label) tuples, in arrival order."""
+    return [(round(e.timestamp * 1000), e.label) for e in events if isinstance(e, InterimGesture)]
+
+
+def assert_same_events(a: list, b: list) -> None:
+    """The same interim labels and the same final events, each in the same order; scores equal
+    up to float noise (the server's batches may group frames differently)."""
+    assert interims(a) == interims(b) and finals(a) == finals(b)
+    for kind, score in ((InterimGesture, "confidence"), (Gesture, "confidence"),
+                        (Caption, "log_prob")):
+        assert [getattr(e, score) for e in a if isinstance(e, kind)] == pytest.approx(
+            [getattr(e, score) for e in b if isinstance(e, kind)], abs=1e-3)
+
+
 def jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     return cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
 
@@ -93,6 +111,7 @@ def test_model_info(client, pipeline):
     assert info.vocabulary_size == len(pipeline.vocabulary) and info.runtime == "tf"
     assert info.caption_segment_frames == 16 and info.max_streams == 64
     assert info.max_message_bytes == info.max_clip_bytes == 32 * 1024 * 1024
+    assert info.max_frames_per_message == 64
 
 
 def test_annotate_clip_with_frames(client, frames):
@@ -139,6 +158,70 @@ def test_interim_events_when_asked(client, frames, pipeline):
     assert finals(events) == finals(client.stream(frames, StreamConfig(tasks=("gestures",))))
 
 
+def test_frame_lists_give_the_same_events_as_single_frames(server, client, frames):
+    clip = frames[:29]  # 3 lists of 8 and a short one of 5
+    config = StreamConfig(interim=True)
+    responses = server.stub().StreamAnnotate(_stream_requests(clip, config, 90, 8))
+    assert [r.WhichOneof("event") for r in responses].count("interim_gestures") == 4
+    single = list(client.stream(clip, config))
+    assert len(interims(single)) == len(clip) and finals(single)
+    assert [e.start for e in single if isinstance(e, Caption)] == [0.0, 1.6]
+    for size in (8, 29, 64):
+        assert_same_events(list(client.stream(clip, config, frames_per_message=size)), single)
+    assert_same_events(list(client.stream(iter(clip), config, frames_per_message=8)), single)
+
+
+def test_frame_lists_on_the_wire():
+    clip = [(i / 10, np.zeros((8, 8, 3), np.uint8)) for i in range(29)]
+
+    def shape(requests) -> list:
+        return [r.WhichOneof("request") if r.WhichOneof("request") != "frames"
+                else [f.timestamp_ms for f in r.frames.frames] for r in requests]
+
+    async def async_frames():
+        for item in clip:
+            yield item
+
+    async def collect(frames, size) -> list:
+        return [r async for r in _async_stream_requests(frames, StreamConfig(), 90, size)]
+
+    lists = ["config", *([t * 100 for t in range(s, min(s + 8, 29))] for s in range(0, 29, 8))]
+    assert [len(x) for x in lists[1:]] == [8, 8, 8, 5]
+    assert shape(_stream_requests(clip, StreamConfig(), 90, 8)) == lists
+    assert shape(asyncio.run(collect(clip, 8))) == lists
+    assert shape(asyncio.run(collect(async_frames(), 8))) == lists
+    singles = ["config", *["frame"] * 29]
+    assert shape(_stream_requests(clip, StreamConfig(), 90)) == singles
+    assert shape(asyncio.run(collect(clip, 1))) == singles
+    bad = [*clip[:10], (1.0, "oops")]
+    with pytest.raises(ValueError, match="frame 10: "):
+        list(_stream_requests(bad, StreamConfig(), 90, 8))
+    with pytest.raises(ValueError, match="frame 10: "):
+        asyncio.run(collect(bad, 8))
+
+
+def test_frames_per_message_is_checked_before_any_call(server):
+    with Client(f"127.0.0.1:{closed_port()}", retries=0) as offline:  # a call would fail
+        for bad in (0, MAX_FRAMES_PER_MESSAGE + 1, -1, 2.0, True, None):
+            with pytest.raises(ValueError, match="frames_per_message must be an int 1-256"):
+                offline.stream([], frames_per_message=bad)
+
+    async def main():
+        async with AsyncClient(f"127.0.0.1:{closed_port()}", retries=0) as aoffline:
+            for bad in (0, MAX_FRAMES_PER_MESSAGE + 1):
+                with pytest.raises(ValueError, match="frames_per_message"):
+                    aoffline.stream([], frames_per_message=bad)
+
+    asyncio.run(main())
+
+
+def test_a_list_over_the_servers_limit_is_invalid_argument(client, frames):
+    limit = client.model_info().max_frames_per_message
+    with pytest.raises(FramescribeError) as error:
+        list(client.stream(frames * 3, frames_per_message=limit + 1))
+    assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_results_arrive_while_frames_are_still_sent(client, frames):
     sent = []
 
@@ -181,15 +264,22 @@ def test_async_client_gives_the_same_results(server, client, frames):
             from_async = [e async for e in aclient.stream(async_frames(), StreamConfig(
                 interim=True))]
             from_sync = [e async for e in aclient.stream(frames)]
-        return info, clip, clip_async, video, from_async, from_sync
+            lists = []
+            for source in (frames[:29], async_frames()):
+                lists.append([e async for e in aclient.stream(
+                    source, StreamConfig(interim=True), frames_per_message=8)])
+        return info, clip, clip_async, video, from_async, from_sync, lists
 
-    info, clip, clip_async, video, from_async, from_sync = asyncio.run(main())
+    info, clip, clip_async, video, from_async, from_sync, lists = asyncio.run(main())
     assert info == client.model_info()
     assert_same(clip, clip_async)
     assert_same(clip, client.annotate_clip(frames))
     assert video.frames_used == 100
     assert sum(isinstance(e, InterimGesture) for e in from_async) == len(frames)
     assert finals(from_async) == finals(from_sync) == finals(client.stream(frames))
+    interim = StreamConfig(interim=True)
+    assert_same_events(lists[0], list(client.stream(frames[:29], interim)))
+    assert_same_events(lists[1], from_async)
 
 
 # -- errors --------------------------------------------------------------------------------

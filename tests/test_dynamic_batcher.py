@@ -121,3 +121,36 @@ def test_waiting_submit_gets_room_instead_of_an_error():
         return results
 
     assert run(main()) == list(range(7))
+
+
+def test_submit_many_returns_results_in_order_across_batches():
+    async def main():
+        batcher, batches = make(lambda items: [x * 10 for x in items], max_batch_size=4,
+                                max_delay_s=0.01)
+        results = await batcher.submit_many(list(range(10)))
+        await batcher.stop()
+        return results, batches
+
+    results, batches = run(main())
+    assert results == [x * 10 for x in range(10)]
+    assert [len(b) for b in batches] == [4, 4, 2]
+
+
+def test_nothing_upstream_means_no_wait_for_company():
+    """With upstream() == 0 a lone item runs at once; a second one submitted 0.1 s later
+    forms its own batch, although the delay (1 s) would have let it join the first."""
+
+    async def batch_sizes(upstream):
+        executor = ThreadPoolExecutor(1)
+        batches = []
+        batcher = DynamicBatcher("test", lambda items: batches.append(list(items)) or list(items),
+                                 executor, BatcherOptions(max_batch_size=8, max_delay_s=1.0),
+                                 upstream=upstream)
+        first = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.sleep(0.1)
+        await asyncio.gather(first, batcher.submit(2))
+        await batcher.stop()
+        return [len(b) for b in batches]
+
+    assert run(batch_sizes(lambda: 0)) == [1, 1]
+    assert run(batch_sizes(None)) == [2]

@@ -183,6 +183,73 @@ def test_many_concurrent_streams_each_get_their_own_results(server, pipeline, ge
     wait_until_no_streams(server)
 
 
+def list_requests(config: pb.StreamConfig, frames, size: int):
+    """The config, then the frames as FrameList messages of `size` (the last may be shorter)."""
+    yield pb.StreamAnnotateRequest(config=config)
+    for start in range(0, len(frames), size):
+        yield pb.StreamAnnotateRequest(frames=pb.FrameList(frames=frames[start:start + size]))
+
+
+def test_frame_lists_give_the_same_results_as_single_frames(server, gesture_stream):
+    """Frames sent 7 to a message: the same interim labels, gesture events and captions as one
+    frame per message; the interim labels of each list come back as one InterimGestureList."""
+    config = pb.StreamConfig(gesture_options=pb.GestureOptions(interim_results=True),
+                             caption_options=pb.CaptionOptions(segment_frames=16))
+    frames = gesture_stream[:100]
+    single = list(server.stub().StreamAnnotate(stream_requests(config, frames), timeout=60))
+    listed = list(server.stub().StreamAnnotate(list_requests(config, frames, 7), timeout=60))
+    lists = [r.interim_gestures for r in listed if r.WhichOneof("event") == "interim_gestures"]
+    assert [len(labels.labels) for labels in lists] == [7] * 14 + [2]
+    assert not [r for r in listed if r.WhichOneof("event") == "interim_gesture"]
+    flattened = [pb.StreamAnnotateResponse(interim_gesture=label)
+                 for labels in lists for label in labels.labels]
+    other = [r for r in listed if r.WhichOneof("event") != "interim_gestures"]
+    expected, got = events_of(single), events_of(flattened + other)
+
+    def exact(events, *fields):  # batch shapes differ, so confidences may differ in float bits
+        return [tuple(getattr(e, f) for f in fields) for e in events]
+
+    def close(a, b):
+        return np.allclose([e.confidence for e in a], [e.confidence for e in b], atol=1e-5)
+
+    assert len(got["interim"]) == 100 and close(got["interim"], expected["interim"])
+    assert exact(got["interim"], "timestamp_ms", "label") == exact(expected["interim"],
+                                                                   "timestamp_ms", "label")
+    assert got["gesture"] and close(got["gesture"], expected["gesture"])
+    assert exact(got["gesture"], "label", "start_ms", "end_ms") == exact(
+        expected["gesture"], "label", "start_ms", "end_ms")
+    assert len(got["caption"]) == 7 and exact(got["caption"], "start_ms", "end_ms", "text") \
+        == exact(expected["caption"], "start_ms", "end_ms", "text")
+
+
+def test_frame_list_limits_and_order_are_checked(server):
+    config = pb.StreamConfig(tasks=[pb.TASK_GESTURES])
+    limit = server.stub().GetModelInfo(pb.GetModelInfoRequest(), timeout=10
+                                       ).max_frames_per_message
+    assert limit == 64
+    too_many = [image_frame(GOOD, 100 * i) for i in range(limit + 1)]
+    cases = {
+        "FrameList in a stream carries 1-64 frames (max_frames_per_message), got 65":
+            list_requests(config, too_many, limit + 1),
+        "FrameList in a stream carries 1-64 frames (max_frames_per_message), got 0":
+            [pb.StreamAnnotateRequest(config=config),
+             pb.StreamAnnotateRequest(frames=pb.FrameList())],
+        "frame 2: timestamp_ms 100 is not after the previous frame's 200":
+            list_requests(config, [image_frame(GOOD, t) for t in (0, 200, 100)], 3),
+        "frame 3: timestamp_ms 200 is not after the previous frame's 200":
+            list_requests(config, [image_frame(GOOD, t) for t in (0, 100, 200, 200)], 2),
+        "frame 1: declared JPEG but the data does not start with the JPEG signature":
+            list_requests(config, [image_frame(GOOD, 0), image_frame(pb.Image(
+                format=pb.IMAGE_FORMAT_JPEG, data=b"not a jpeg"), 100)], 2),
+    }
+    for message, requests in cases.items():
+        error = stream_error(server, requests)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+        assert message in error.details()
+    assert health_status(server.channel()) == SERVING
+    wait_until_no_streams(server)
+
+
 # -- bad input -----------------------------------------------------------------------------
 def image_frame(image: pb.Image, t: int = 0) -> pb.Frame:
     return pb.Frame(timestamp_ms=t, image=image)

@@ -161,29 +161,39 @@ class StreamConfig(_message.Message):
     def __init__(self, tasks: _Optional[_Iterable[_Union[Task, str]]] = ..., caption_options: _Optional[_Union[CaptionOptions, _Mapping]] = ..., gesture_options: _Optional[_Union[GestureOptions, _Mapping]] = ...) -> None: ...
 
 class StreamAnnotateRequest(_message.Message):
-    __slots__ = ("config", "frame")
+    __slots__ = ("config", "frame", "frames")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
     config: StreamConfig
     frame: Frame
-    def __init__(self, config: _Optional[_Union[StreamConfig, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ...) -> None: ...
+    frames: FrameList
+    def __init__(self, config: _Optional[_Union[StreamConfig, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ..., frames: _Optional[_Union[FrameList, _Mapping]] = ...) -> None: ...
 
 class StreamAnnotateResponse(_message.Message):
-    __slots__ = ("caption", "gesture", "interim_gesture")
+    __slots__ = ("caption", "gesture", "interim_gesture", "interim_gestures")
     CAPTION_FIELD_NUMBER: _ClassVar[int]
     GESTURE_FIELD_NUMBER: _ClassVar[int]
     INTERIM_GESTURE_FIELD_NUMBER: _ClassVar[int]
+    INTERIM_GESTURES_FIELD_NUMBER: _ClassVar[int]
     caption: CaptionSegment
     gesture: GestureEvent
     interim_gesture: InterimGesture
-    def __init__(self, caption: _Optional[_Union[CaptionSegment, _Mapping]] = ..., gesture: _Optional[_Union[GestureEvent, _Mapping]] = ..., interim_gesture: _Optional[_Union[InterimGesture, _Mapping]] = ...) -> None: ...
+    interim_gestures: InterimGestureList
+    def __init__(self, caption: _Optional[_Union[CaptionSegment, _Mapping]] = ..., gesture: _Optional[_Union[GestureEvent, _Mapping]] = ..., interim_gesture: _Optional[_Union[InterimGesture, _Mapping]] = ..., interim_gestures: _Optional[_Union[InterimGestureList, _Mapping]] = ...) -> None: ...
+
+class InterimGestureList(_message.Message):
+    __slots__ = ("labels",)
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedCompositeFieldContainer[InterimGesture]
+    def __init__(self, labels: _Optional[_Iterable[_Union[InterimGesture, _Mapping]]] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class GetModelInfoResponse(_message.Message):
-    __slots__ = ("bundle_name", "bundle_version", "backbone", "input_size", "frame_rate", "gesture_labels", "vocabulary_size", "runtime", "tasks", "gesture_input", "caption_segment_frames", "max_message_bytes", "max_pixels_per_frame", "max_frames_per_clip", "max_clip_bytes", "max_streams")
+    __slots__ = ("bundle_name", "bundle_version", "backbone", "input_size", "frame_rate", "gesture_labels", "vocabulary_size", "runtime", "tasks", "gesture_input", "caption_segment_frames", "max_message_bytes", "max_pixels_per_frame", "max_frames_per_clip", "max_clip_bytes", "max_streams", "max_frames_per_message")
     BUNDLE_NAME_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKBONE_FIELD_NUMBER: _ClassVar[int]
@@ -200,6 +210,7 @@ class GetModelInfoResponse(_message.Message):
     MAX_FRAMES_PER_CLIP_FIELD_NUMBER: _ClassVar[int]
     MAX_CLIP_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMES_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     bundle_name: str
     bundle_version: str
     backbone: str
@@ -216,4 +227,5 @@ class GetModelInfoResponse(_message.Message):
     max_frames_per_clip: int
     max_clip_bytes: int
     max_streams: int
-    def __init__(self, bundle_name: _Optional[str] = ..., bundle_version: _Optional[str] = ..., backbone: _Optional[str] = ..., input_size: _Optional[int] = ..., frame_rate: _Optional[float] = ..., gesture_labels: _Optional[_Iterable[str]] = ..., vocabulary_size: _Optional[int] = ..., runtime: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[Task, str]]] = ..., gesture_input: _Optional[_Union[GestureInput, str]] = ..., caption_segment_frames: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_pixels_per_frame: _Optional[int] = ..., max_frames_per_clip: _Optional[int] = ..., max_clip_bytes: _Optional[int] = ..., max_streams: _Optional[int] = ...) -> None: ...
+    max_frames_per_message: int
+    def __init__(self, bundle_name: _Optional[str] = ..., bundle_version: _Optional[str] = ..., backbone: _Optional[str] = ..., input_size: _Optional[int] = ..., frame_rate: _Optional[float] = ..., gesture_labels: _Optional[_Iterable[str]] = ..., vocabulary_size: _Optional[int] = ..., runtime: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[Task, str]]] = ..., gesture_input: _Optional[_Union[GestureInput, str]] = ..., caption_segment_frames: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_pixels_per_frame: _Optional[int] = ..., max_frames_per_clip: _Optional[int] = ..., max_clip_bytes: _Optional[int] = ..., max_streams: _Optional[int] = ..., max_frames_per_message: _Optional[int] = ...) -> None: ...

@@ -65,9 +65,9 @@ class FrameScribeServiceServicer:
 
     def StreamAnnotate(self, request_iterator, context):
         """Annotate a live stream: the first request carries a StreamConfig, every later one a Frame
-        with a strictly increasing timestamp. Results are sent as soon as each is ready: interim
-        gesture labels per frame (when asked), final gesture events when a gesture ends, and one
-        caption per segment when the segment's last frame has arrived.
+        (or a FrameList of several) with strictly increasing timestamps. Results are sent as soon
+        as each is ready: interim gesture labels per frame (when asked), final gesture events when
+        a gesture ends, and one caption per segment when the segment's last frame has arrived.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
