@@ -43,19 +43,26 @@ def test_load_generator_and_long_stream_against_the_real_server(tiny_bundle, jpe
     with bench.framescribe_server(tiny_bundle, "litert", flags) as server:
         result = asyncio.run(bench.run_load(server.address, jpegs, streams=3,
                                             frames_per_stream=20))
+        listed = asyncio.run(bench.run_load(server.address, jpegs, streams=2,
+                                            frames_per_stream=21, frames_per_message=8))
         latency = asyncio.run(bench.long_stream(server.address, jpegs, frames=60, rate=500))
     assert (result.frames_sent, result.frames_acknowledged) == (60, 60)
+    assert (listed.frames_per_message, listed.frames_sent, listed.frames_acknowledged) == (
+        8, 42, 42)
     assert latency.frames == 60
     assert 0 < latency.p50_ms <= latency.p99_ms <= latency.max_ms
     assert latency.first_ms > 0 and latency.last_ms > 0
 
 
 def test_pipeline_measurement_runs_in_a_child(tiny_bundle, jpegs, tmp_path):
-    frames = tmp_path / "frames.npy"
-    np.save(frames, bench.decode_jpegs(jpegs))
-    measured = bench.measure_pipeline(tiny_bundle, "litert", frames, count=16, repeats=1)
-    assert set(measured) == {"pipeline", "pipeline_cpu_ms", "encoder", "encoder_cpu_ms"}
+    saved = tmp_path / "jpegs.npz"
+    bench.save_jpegs(saved, jpegs)
+    assert bench.load_jpegs(saved) == jpegs
+    measured = bench.measure_pipeline(tiny_bundle, "litert", saved, count=16, repeats=1)
+    assert set(measured) == {"pipeline", "pipeline_cpu_ms", "pipeline_decoded",
+                             "pipeline_decoded_cpu_ms", "encoder", "encoder_cpu_ms"}
     assert measured["pipeline"] > 0 and measured["encoder"] > 0
+    assert measured["pipeline_decoded_cpu_ms"] < measured["pipeline_cpu_ms"]
 
 
 def test_latency_summary_windows():
@@ -68,8 +75,9 @@ def test_latency_summary_windows():
 
 
 def _fake_report() -> dict:
-    load = {"streams": 1, "frames_sent": 10, "frames_acknowledged": 10, "seconds": 1.0,
-            "frames_per_s": 10.0, "server_cpu_ms_per_frame": 3.0,
+    load = {"streams": 1, "frames_per_message": 1, "frames_sent": 10,
+            "frames_acknowledged": 10, "seconds": 1.0, "frames_per_s": 10.0,
+            "server_cpu_ms_per_frame": 3.0,
             "client_cpu_ms_per_frame": 0.3}
     memory = {"rss_mib": 100.0, "peak_rss_mib": 120.0}
     latency = {"frames": 200, "rate": 100.0, "first_ms": 2.0, "last_ms": 2.1, "p50_ms": 2.0,
@@ -78,8 +86,12 @@ def _fake_report() -> dict:
     result = bench.BundleResult(
         "mobilenet224", "untrained", "LASA", 5000.0, 240.0, {}, "litert", ["--x"],
         pipeline_fps={"litert": 500.0, "tf": 400.0}, encoder_fps={"litert": 600.0, "tf": 450.0},
+        pipeline_decoded_fps={"litert": 600.0, "tf": 500.0},
+        pipeline_decoded_cpu_ms={"litert": 2.9, "tf": 3.6},
         pipeline_cpu_ms={"litert": 3.3, "tf": 4.0}, encoder_cpu_ms={"litert": 3.0, "tf": 3.5},
-        server=[{**load, "streams": s, "frames_per_s": 450.0} for s in (1, 8, 32)],
+        server=[{**load, "streams": s, "frames_per_s": 450.0} for s in (1, 8, 32)]
+        + [{**load, "streams": s, "frames_per_message": 16, "frames_per_s": 540.0}
+           for s in (1, 8, 32)],
         naive=[load], latency=latency,
         memory={k: memory for k in ("after_warmup", "after_load", "after_long_stream")},
         naive_memory=memory)
@@ -100,10 +112,15 @@ def test_ratios_and_table():
     assert ratios["server_32_over_naive"]["value"] == pytest.approx(45.0)
     assert ratios["latency_last_over_first"]["met"]
     assert not ratios["server_32_frames_per_s"]["met"]  # 450 < 1,000
+    assert ratios["server_32_over_pipeline_decoded"]["value"] == pytest.approx(0.75)
+    assert not ratios["server_32_over_pipeline_decoded"]["met"]
+    assert ratios["server_32_lists16_over_pipeline"]["value"] == pytest.approx(1.08)
+    assert ratios["server_32_lists16_frames_per_s"]["value"] == 540.0
     assert ratios["cpu_per_frame_pipeline_over_server_32"]["value"] == pytest.approx(1.0)
     assert ratios["latency_late_over_early"]["met"] is None
     table = bench.format_report(report)
-    assert "(b) server, 32 streams" in table and "NO" in table
+    assert "(b) server, 32 streams x 1 frame/msg" in table and "NO" in table
+    assert "(b) server, 32 streams x 16 frames/msg" in table
 
 
 def test_write_json_keeps_other_keys(tmp_path):
