@@ -21,7 +21,9 @@ exported to LiteRT with int8 weights kept where they are faster), on the same JP
 (d) one long stream, on the server process of (b) after its runs, paced at a fixed rate
     (default 100 frames/s: 10x the models' 10 fps, so every frame is processed on arrival; a
     camera-rate stream would take 17 min): latency per frame = send of frame i -> its interim
-    result; the median of frames 10-50 (d10) and of the last 40 frames (d_last, frame 10,000),
+    result; the median of frames 10-109 (d10) and of the last 100 frames (d_last, frame
+    10,000; 100 frames = 1 s at 100 frames/s, so one moment of other load on the shared
+    machine does not decide the ratio),
     p50 and p99 over the stream, and medians over wider windows (1,000 frames);
 plus the JPEG decode cost per frame alone (OpenCV, one thread), the server's RSS (VmRSS and
 peak VmHWM from /proc/PID/status) after the runs, and CPU time per frame (all threads) of (a),
@@ -400,8 +402,8 @@ async def run_load(address: str, jpegs: list[bytes], streams: int,
 class LatencyResult:
     frames: int
     rate: float  # frames/s sent
-    first_ms: float  # median latency of frames 10-50
-    last_ms: float  # median latency of the last 40 frames
+    first_ms: float  # median latency of frames 10 to 10 + POINT_WINDOW
+    last_ms: float  # median latency of the last POINT_WINDOW frames
     p50_ms: float
     p99_ms: float
     max_ms: float
@@ -419,6 +421,7 @@ class LatencyResult:
         return self.late_ms / self.early_ms
 
 
+POINT_WINDOW = 100  # frames around frame 10 and the last frame: d10 and d_last
 LATENCY_WINDOW = 1000  # frames
 
 
@@ -431,7 +434,9 @@ def latency_summary(latencies_s: np.ndarray, rate: float) -> LatencyResult:
     """Per-frame latencies (seconds, in frame order) -> the (d) numbers."""
     ms = np.asarray(latencies_s) * 1e3
     window = latency_window(len(ms))
-    return LatencyResult(len(ms), rate, float(np.median(ms[10:51])), float(np.median(ms[-40:])),
+    point = min(POINT_WINDOW, max(1, (len(ms) - 10) // 2))
+    return LatencyResult(len(ms), rate, float(np.median(ms[10:10 + point])),
+                         float(np.median(ms[-point:])),
                          float(np.percentile(ms, 50)), float(np.percentile(ms, 99)),
                          float(ms.max()), float(np.median(ms[10:10 + window])),
                          float(np.median(ms[-window:])))

@@ -66,8 +66,8 @@ def test_pipeline_measurement_runs_in_a_child(tiny_bundle, jpegs, tmp_path):
 
 
 def test_latency_summary_windows():
-    latencies = np.full(200, 0.002)
-    latencies[-40:] = 0.003
+    latencies = np.full(300, 0.002)
+    latencies[-bench.POINT_WINDOW:] = 0.003
     summary = bench.latency_summary(latencies, rate=100.0)
     assert summary.first_ms == pytest.approx(2.0)
     assert summary.last_ms == pytest.approx(3.0)
