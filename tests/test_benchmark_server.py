@@ -62,7 +62,7 @@ def test_pipeline_measurement_runs_in_a_child(tiny_bundle, jpegs, tmp_path):
     assert set(measured) == {"pipeline", "pipeline_cpu_ms", "pipeline_decoded",
                              "pipeline_decoded_cpu_ms", "encoder", "encoder_cpu_ms"}
     assert measured["pipeline"] > 0 and measured["encoder"] > 0
-    assert measured["pipeline_decoded_cpu_ms"] < measured["pipeline_cpu_ms"]
+    assert measured["pipeline_decoded"] > 0 and measured["pipeline_decoded_cpu_ms"] > 0
 
 
 def test_latency_summary_windows():
