@@ -2,14 +2,14 @@
 
 Callers `await batcher.submit(item)` (or `submit_many(items)`); a single worker task takes the
 first waiting item, waits up to `max_delay_s` for more (or until `max_batch_size` items are
-waiting), and runs `process(items) -> results` once for the whole group on the model's executor
-thread, off the event loop. Each caller gets its own result (or the batch's exception). The wait
-ends early when the optional `upstream()` count says no more items are on their way (nothing
-being decoded or encoded upstream): a lone request is not held for company that cannot come.
-The queue is bounded: at `max_queued` waiting items `submit` raises QueueFull (unary calls: the
-server answers RESOURCE_EXHAUSTED instead of letting memory and latency grow without limit), or
-with `wait=True` waits for room (streams: backpressure reaches the client through gRPC flow
-control).
+waiting; an item may count as several, e.g. an array of n frames, through `size_of`), and runs
+`process(items) -> results` once for the whole group on the model's executor thread, off the
+event loop. Each caller gets its own result (or the batch's exception). The wait ends early when
+the optional `upstream()` count says no more items are on their way (nothing being decoded or
+encoded upstream): a lone request is not held for company that cannot come. The queue is
+bounded: at `max_queued` waiting items `submit` raises QueueFull (unary calls: the server
+answers RESOURCE_EXHAUSTED instead of letting memory and latency grow without limit), or with
+`wait=True` waits for room (streams: backpressure reaches the client through gRPC flow control).
 """
 
 from __future__ import annotations
@@ -50,13 +50,17 @@ class DynamicBatcher(Generic[Item, Result]):
     def __init__(self, name: str, process: Callable[[Sequence[Item]], Sequence[Result]],
                  executor: Executor, options: BatcherOptions = BatcherOptions(),
                  on_batch: Callable[[str, int, int], None] | None = None,
-                 upstream: Callable[[], int] | None = None):
+                 upstream: Callable[[], int] | None = None,
+                 size_of: Callable[[Item], int] | None = None):
         """on_batch(name, batch size, items still queued) is called after each batch (metrics).
         upstream() counts the items still being prepared that will be submitted here soon;
-        None means unknown (always wait up to max_delay_s)."""
+        None means unknown (always wait up to max_delay_s). size_of(item): how many units
+        (e.g. frames) an item counts as in max_batch_size and max_queued; None: 1 each."""
         self.name = name
         self._upstream = upstream
-        self.running = 0  # items in the process() call now running
+        self._size_of = size_of or (lambda item: 1)
+        self._waiting_size = 0  # units waiting
+        self.running = 0  # units in the process() call now running
         self._process = process
         self._executor = executor
         self.options = options
@@ -69,7 +73,8 @@ class DynamicBatcher(Generic[Item, Result]):
 
     @property
     def queued(self) -> int:
-        return len(self._waiting)
+        """Units waiting (items, or what size_of counts)."""
+        return self._waiting_size
 
     def start(self) -> None:
         if self._worker is None:
@@ -84,11 +89,12 @@ class DynamicBatcher(Generic[Item, Result]):
         for _, future in self._waiting:
             future.cancel()
         self._waiting.clear()
+        self._waiting_size = 0
 
     @property
     def pending(self) -> int:
-        """Items waiting or being processed."""
-        return len(self._waiting) + self.running
+        """Units waiting or being processed."""
+        return self._waiting_size + self.running
 
     async def submit(self, item: Item, wait: bool = False) -> Result:
         """The item's result. A full queue raises QueueFull, or with wait=True waits."""
@@ -98,7 +104,7 @@ class DynamicBatcher(Generic[Item, Result]):
         """The items' results, in order; they may be processed in different batches. Queued
         together (a full queue is checked once, so it may hold up to len(items) - 1 more than
         max_queued)."""
-        while len(self._waiting) >= self.options.max_queued:
+        while self._waiting_size >= self.options.max_queued:
             if not wait:
                 raise QueueFull(f"the {self.name} queue is full ({self.options.max_queued} "
                                 "items waiting); retry later or send fewer frames at once")
@@ -108,6 +114,7 @@ class DynamicBatcher(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in items]
         self._waiting.extend(zip(items, futures, strict=True))
+        self._waiting_size += sum(map(self._size_of, items))
         self._arrived.set()
         try:
             return [await future for future in futures]
@@ -120,17 +127,16 @@ class DynamicBatcher(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         while True:
             await self._arrived.wait()
-            if len(self._waiting) < self.options.max_batch_size and self.options.max_delay_s:
+            if self._waiting_size < self.options.max_batch_size and self.options.max_delay_s:
                 await self._gather_more(loop)
-            batch = [(i, f) for i, f in self._waiting[: self.options.max_batch_size]
-                     if not f.done()]
-            del self._waiting[: self.options.max_batch_size]
+            taken, size = self._take_batch()
+            batch = [(i, f) for i, f in taken if not f.done()]
             self._room.set()
             if not self._waiting:
                 self._arrived.clear()
             if not batch:
                 continue
-            self.running = len(batch)
+            self.running = size
             try:
                 results = await loop.run_in_executor(
                     self._executor, self._process, [item for item, _ in batch])
@@ -148,13 +154,27 @@ class DynamicBatcher(Generic[Item, Result]):
                 if not future.done():
                     future.set_result(result)
             if self._on_batch is not None:
-                self._on_batch(self.name, len(batch), len(self._waiting))
+                self._on_batch(self.name, size, self._waiting_size)
+
+    def _take_batch(self) -> tuple[list[tuple[Item, asyncio.Future]], int]:
+        """The waiting items of the next batch (at least one; up to max_batch_size units) and
+        their units."""
+        count, size = 0, 0
+        for item, _ in self._waiting:
+            item_size = self._size_of(item)
+            if count and size + item_size > self.options.max_batch_size:
+                break
+            count, size = count + 1, size + item_size
+        taken = self._waiting[:count]
+        del self._waiting[:count]
+        self._waiting_size -= size
+        return taken, size
 
     async def _gather_more(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait up to max_delay_s, returning early once a full batch is waiting or nothing more
         is on its way (upstream() == 0)."""
         deadline = loop.time() + self.options.max_delay_s
-        while len(self._waiting) < self.options.max_batch_size:
+        while self._waiting_size < self.options.max_batch_size:
             if self._upstream is not None and self._upstream() == 0:
                 return
             remaining = deadline - loop.time()

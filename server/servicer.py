@@ -182,10 +182,11 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             raise _invalid("this bundle's gestures read hand landmarks (Frame.landmarks), "
                            "not video")
         times, frames = await self.model.run_on_decode_pool(self._read_video_bytes, data)
-        return times, await _in_windows(frames, self.model.encoder.submit_many)
+        return times, await _in_windows(frames, self._encode_fitted)
 
-    def _read_video_bytes(self, data: bytes) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Decode pool: video bytes -> (times (n,), fitted frames), sampled to the model rate."""
+    def _read_video_bytes(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """Decode pool: video bytes -> (times (n,), fitted frames (n, size, size, 3)), sampled
+        to the model rate."""
         size = self.pipeline.manifest.input_size
         with tempfile.NamedTemporaryFile(suffix=".video") as file:
             file.write(data)
@@ -199,7 +200,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                                ) from None
         if not kept:
             raise _invalid("video_file has no frames OpenCV can read")
-        return np.array([t for t, _ in kept]), [f for _, f in kept]
+        return np.array([t for t, _ in kept]), np.stack([f for _, f in kept])
 
     # -- StreamAnnotate --------------------------------------------------------------------
     async def StreamAnnotate(self, request_iterator, context) -> AsyncIterator:
@@ -328,8 +329,13 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         fitted = await asyncio.gather(*(
             self.model.decode_frames(len(chunk), self._decode_and_fit, chunk)
             for chunk in chunks))
-        return np.stack(await self.model.encoder.submit_many(
-            [image for chunk in fitted for image in chunk], wait=streaming))
+        return np.concatenate(await self.model.encoder.submit_many(fitted, wait=streaming))
+
+    async def _encode_fitted(self, frames: np.ndarray) -> np.ndarray:
+        """Fitted frames (n, size, size, 3) -> (n, D) features, DECODE_CHUNK frames per
+        encoder item."""
+        chunks = [frames[i:i + DECODE_CHUNK] for i in range(0, len(frames), DECODE_CHUNK)]
+        return np.concatenate(await self.model.encoder.submit_many(chunks))
 
     def _landmarks(self, frame, index: int) -> np.ndarray:
         """One frame's (543, 3) landmarks, or INVALID_ARGUMENT when it carries an image."""
@@ -338,11 +344,12 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                            "(Frame.landmarks, see GetModelInfo.gesture_input), not images")
         return decode_landmarks(frame.landmarks, f"frame {index}")
 
-    def _decode_and_fit(self, frames: Sequence[tuple[object, int]]) -> list[np.ndarray]:
-        """Decode pool: (Frame, index) pairs -> fitted (size, size, 3) uint8 images."""
+    def _decode_and_fit(self, frames: Sequence[tuple[object, int]]) -> np.ndarray:
+        """Decode pool: (Frame, index) pairs -> fitted uint8 images (n, size, size, 3)."""
         size = self.pipeline.manifest.input_size
-        return [fit_frame(decode_image(frame.image, self.frame_limits, f"frame {index}"), size)
-                for frame, index in frames]
+        return np.stack([fit_frame(decode_image(frame.image, self.frame_limits,
+                                                f"frame {index}"), size)
+                         for frame, index in frames])
 
     # -- options ---------------------------------------------------------------------------
     def _tasks(self, requested) -> tuple[str, ...]:
@@ -407,10 +414,10 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
 _END = object()  # end of a stream's results
 
 
-async def _in_windows(items: list, features_of) -> np.ndarray:
+async def _in_windows(items: Sequence, features_of) -> np.ndarray:
     """Features of a clip's items, CLIP_WINDOW at a time so one request cannot flood the
     encoder queue: features_of(items) -> awaitable (len(items), D) -> stacked (n, D)."""
-    return np.concatenate([np.asarray(await features_of(items[start:start + CLIP_WINDOW]))
+    return np.concatenate([await features_of(items[start:start + CLIP_WINDOW])
                            for start in range(0, len(items), CLIP_WINDOW)])
 
 

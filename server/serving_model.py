@@ -1,8 +1,11 @@
 """The loaded bundle behind three dynamic batchers: encoder, gesture steps, captions.
 
-All model calls run on one dedicated thread (the runtimes are not thread-safe, and one thread
-keeps TensorFlow's or LiteRT's own thread pools from fighting over the cores); image decoding
-and resizing run on a separate small pool. Every model step is the Pipeline's (no second
+Encoder calls run on one dedicated thread and the recurrent heads (gesture steps, captions) on
+another, so a batch of gesture steps never waits behind a batch of frames; each model is its
+own interpreter (LiteRT) or tf.function (TF) and is only ever called from its one thread.
+Image decoding and resizing run on a separate small pool, which also stacks each job's frames
+into one array, so the encoder thread joins a few arrays per batch instead of stacking single
+frames while the event loop holds the GIL. Every model step is the Pipeline's (no second
 implementation): `runtime.encode`, `runtime.gesture_step`, `Pipeline.caption`.
 """
 
@@ -52,13 +55,14 @@ class ServingModel:
                  max_queued: int, decode_threads: int,
                  on_batch: Callable[[str, int, int], None] | None = None):
         self.pipeline = pipeline
+        self.encoder_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-encoder")
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-model")
         self.decode_pool = ThreadPoolExecutor(decode_threads,
                                               thread_name_prefix="framescribe-decode")
         self.decoding = 0  # frames on the decode pool now (they go to the encoder next)
         frames = BatcherOptions(max_batch_size, max_delay_s, max_queued)
-        self.encoder = DynamicBatcher("encoder", self._encode, self.model_thread, frames,
-                                      on_batch, upstream=lambda: self.decoding)
+        self.encoder = DynamicBatcher("encoder", self._encode, self.encoder_thread, frames,
+                                      on_batch, upstream=lambda: self.decoding, size_of=len)
         self.gestures = DynamicBatcher(
             "gesture_step", self._gesture_steps, self.model_thread,
             BatcherOptions(GESTURE_BATCH, max_delay_s, max(max_queued, GESTURE_BATCH)), on_batch,
@@ -74,11 +78,13 @@ class ServingModel:
     async def close(self) -> None:
         for batcher in self.batchers:
             await batcher.stop()
+        self.encoder_thread.shutdown(wait=True, cancel_futures=True)
         self.model_thread.shutdown(wait=True, cancel_futures=True)
         self.decode_pool.shutdown(wait=True, cancel_futures=True)
 
     async def run_on_model_thread(self, function, *args):
-        """Run an unbatched model call (e.g. a whole clip's steps) in turn with the batches."""
+        """Run an unbatched call of the recurrent heads (e.g. a whole clip's gesture steps or
+        captions) in turn with their batches."""
         return await asyncio.get_running_loop().run_in_executor(self.model_thread, function,
                                                                 *args)
 
@@ -95,9 +101,10 @@ class ServingModel:
             self.decoding -= frames
 
     # -- batch functions (model thread) ----------------------------------------------------
-    def _encode(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Fitted uint8 (size, size, 3) frames -> their (D,) features."""
-        return list(self.pipeline.runtime.encode(np.stack(frames)))
+    def _encode(self, chunks: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Arrays of fitted uint8 frames (n, size, size, 3) -> their (n, D) features."""
+        features = self.pipeline.runtime.encode(np.concatenate(chunks))
+        return np.split(features, np.cumsum([len(c) for c in chunks[:-1]]))
 
     def _gesture_steps(self, chunks: Sequence[GestureChunk]) -> list[GestureChunkResult]:
         """Step every chunk's frames in time order; at step t, all chunks longer than t go

@@ -154,3 +154,29 @@ def test_nothing_upstream_means_no_wait_for_company():
 
     assert run(batch_sizes(lambda: 0)) == [1, 1]
     assert run(batch_sizes(None)) == [2]
+
+
+def test_sized_items_fill_batches_by_units():
+    """Arrays of frames count as their length: a batch holds up to max_batch_size frames (an
+    item bigger than that goes alone), and the queue limit counts frames too."""
+
+    async def main():
+        executor = ThreadPoolExecutor(1)
+        batches = []
+        batcher = DynamicBatcher("test", lambda items: batches.append([len(i) for i in items])
+                                 or [len(i) for i in items], executor,
+                                 BatcherOptions(max_batch_size=8, max_delay_s=0.05,
+                                                max_queued=8), size_of=len)
+        first = asyncio.ensure_future(batcher.submit_many([[0] * 3, [0] * 4, [0] * 2]))
+        await asyncio.sleep(0)
+        assert batcher.queued == 9
+        with pytest.raises(QueueFull):
+            await batcher.submit([0])
+        results = await first
+        alone = await batcher.submit([0] * 12)
+        await batcher.stop()
+        return results, alone, batches
+
+    results, alone, batches = run(main())
+    assert results == [3, 4, 2] and alone == 12
+    assert batches == [[3, 4], [2], [12]]
