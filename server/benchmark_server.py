@@ -28,8 +28,10 @@ exported to LiteRT with int8 weights kept where they are faster), on the same JP
 plus the JPEG decode cost per frame alone (OpenCV, one thread), the server's RSS (VmRSS and
 peak VmHWM from /proc/PID/status) after the runs, and CPU time per frame (all threads) of (a),
 of the server and of the load generator. Wall-clock ratios move with other load on the machine;
-the CPU-time ratio much less. Load-run sizes are calibrated from a warm-up run so each lasts
-about `load_seconds`. The load generator shares the machine's CPUs with the server (as a client
+the CPU-time ratio much less, so (a) on the server's runtime is measured before and after the
+server runs and their mean used, and each (b) setting is run `load_repeats` times and its
+median run kept. Load-run sizes are calibrated from a warm-up run so each lasts about
+`load_seconds`. The load generator shares the machine's CPUs with the server (as a client
 on the same host would); the load average is printed with the table.
 
 The results go under the "server" key of --json (other top-level keys in the file are kept;
@@ -80,7 +82,8 @@ class BenchSettings:
     stream_counts: tuple[int, ...] = (1, 8, 32)  # concurrent streams of the (b) runs
     # Frames per StreamAnnotate message in the (b) runs: 1 (a Frame each) and a FrameList.
     frames_per_message: tuple[int, ...] = (1, 16)
-    load_seconds: float = 8.0  # target duration of each (b) and (c) run
+    load_seconds: float = 5.0  # target duration of each (b) and (c) run
+    load_repeats: int = 3  # (b) runs per setting; the median one is kept (the machine is shared)
     naive_stream_counts: tuple[int, ...] = (1, 8)
     long_stream_frames: int = 10_000  # (d)
     long_stream_rate: float = 100.0  # (d) frames/s sent
@@ -92,8 +95,8 @@ class BenchSettings:
 
 
 FULL = BenchSettings()
-QUICK = BenchSettings(load_seconds=2.0, naive_stream_counts=(1,), long_stream_frames=500,
-                      pipeline_frames=512, pipeline_repeats=1)
+QUICK = BenchSettings(load_seconds=2.0, load_repeats=1, naive_stream_counts=(1,),
+                      long_stream_frames=500, pipeline_frames=512, pipeline_repeats=1)
 
 
 # -- frames --------------------------------------------------------------------------------
@@ -473,6 +476,8 @@ class BundleResult:
     server_runtime: str
     server_flags: list[str]
     pipeline_fps: dict[str, float] = field(default_factory=dict)  # (a) by runtime
+    pipeline_fps_before: float = 0.0  # (a) on the server's runtime, before the server runs
+    pipeline_fps_after: float = 0.0  # and after them; pipeline_fps has their mean
     # (a) without the JPEG decoding: Pipeline.annotate on already decoded frames.
     pipeline_decoded_fps: dict[str, float] = field(default_factory=dict)
     pipeline_decoded_cpu_ms: dict[str, float] = field(default_factory=dict)
@@ -528,16 +533,15 @@ def benchmark_bundle(under_test: BundleUnderTest, settings: BenchSettings, work:
                           round(float(np.mean([len(j) for j in jpegs])), 1),
                           round(jpeg_decode_us(jpegs), 1), under_test.litert,
                           settings.runtime, list(settings.server_flags))
-    for runtime in ("litert", "tf"):
+    def pipeline(runtime: str) -> dict[str, float]:
         log(f"{under_test.key}: (a) Pipeline.annotate [{runtime}], child process")
-        measured = measure_pipeline(under_test.path, runtime, jpegs_file,
-                                    settings.pipeline_frames, settings.pipeline_repeats)
-        result.pipeline_fps[runtime] = round(measured["pipeline"], 1)
-        result.pipeline_decoded_fps[runtime] = round(measured["pipeline_decoded"], 1)
-        result.pipeline_decoded_cpu_ms[runtime] = round(measured["pipeline_decoded_cpu_ms"], 3)
-        result.encoder_fps[runtime] = round(measured["encoder"], 1)
-        result.pipeline_cpu_ms[runtime] = round(measured["pipeline_cpu_ms"], 3)
-        result.encoder_cpu_ms[runtime] = round(measured["encoder_cpu_ms"], 3)
+        return measure_pipeline(under_test.path, runtime, jpegs_file,
+                                settings.pipeline_frames, settings.pipeline_repeats)
+
+    # (a) on the server's runtime is measured before and after the server runs (their mean is
+    # kept), so a change of load on the shared machine moves (a) and (b) alike.
+    before = {runtime: pipeline(runtime) for runtime in ("litert", "tf")}
+    result.pipeline_fps_before = round(before[settings.runtime]["pipeline"], 1)
     log(f"{under_test.key}: (b) framescribe serve --runtime {settings.runtime}")
     with framescribe_server(under_test.path, settings.runtime,
                                    settings.server_flags) as server:
@@ -547,9 +551,14 @@ def benchmark_bundle(under_test: BundleUnderTest, settings: BenchSettings, work:
             for streams in settings.stream_counts:
                 count = calibrated_frames(warm.frames_per_s, settings.load_seconds, streams,
                                           minimum=8 * per_message)
-                load = measured_load(server, jpegs, streams, count, per_message)
+                runs = sorted((measured_load(server, jpegs, streams, count, per_message)
+                               for _ in range(settings.load_repeats)),
+                              key=lambda run: run["frames_per_s"])
+                load = {**runs[len(runs) // 2],
+                        "repeats_frames_per_s": [run["frames_per_s"] for run in runs]}
                 log(f"  {streams} streams, {per_message} frames/message: "
-                    f"{load['frames_per_s']:,.0f} frames/s")
+                    f"{load['frames_per_s']:,.0f} frames/s (median of "
+                    f"{', '.join(f'{r:,.0f}' for r in load['repeats_frames_per_s'])})")
                 result.server.append(load)
         result.memory["after_load"] = process_memory_mib(server.pid)
         log(f"{under_test.key}: (d) one stream of {settings.long_stream_frames} frames at "
@@ -568,6 +577,17 @@ def benchmark_bundle(under_test: BundleUnderTest, settings: BenchSettings, work:
             log(f"  {streams} streams: {load['frames_per_s']:,.1f} frames/s")
             result.naive.append(load)
         result.naive_memory = process_memory_mib(naive.pid)
+    after = pipeline(settings.runtime)
+    result.pipeline_fps_after = round(after["pipeline"], 1)
+    for runtime, measured in before.items():
+        if runtime == settings.runtime:
+            measured = {key: (value + after[key]) / 2 for key, value in measured.items()}
+        result.pipeline_fps[runtime] = round(measured["pipeline"], 1)
+        result.pipeline_decoded_fps[runtime] = round(measured["pipeline_decoded"], 1)
+        result.pipeline_decoded_cpu_ms[runtime] = round(measured["pipeline_decoded_cpu_ms"], 3)
+        result.encoder_fps[runtime] = round(measured["encoder"], 1)
+        result.pipeline_cpu_ms[runtime] = round(measured["pipeline_cpu_ms"], 3)
+        result.encoder_cpu_ms[runtime] = round(measured["encoder_cpu_ms"], 3)
     result.ratios = ratios(result)
     return result
 
@@ -657,6 +677,10 @@ def format_report(report: dict) -> str:
             [_fps(b["encoder_fps"].get(runtime)) for b in bundles])
         row(f"(a) JPEG decode + Pipeline.annotate [{runtime}]",
             [_fps(b["pipeline_fps"].get(runtime)) for b in bundles])
+        if runtime == bundles[0]["server_runtime"]:
+            row("    (a) before / after the server runs",
+                [f"{_fps(b['pipeline_fps_before'])} / {_fps(b['pipeline_fps_after'])}"
+                 for b in bundles])
         row("    Pipeline.annotate on decoded frames",
             [_fps(b["pipeline_decoded_fps"].get(runtime)) for b in bundles])
         row("    CPU ms/frame encoder / annotate / (a)",
