@@ -36,6 +36,11 @@ class LocalServer:
         self.address = ""
 
     def start(self) -> LocalServer:
+        """Start the server and wait until it serves; a no-op while it is already running
+        (so `with LocalServer(...).start() as server` starts one process, not two)."""
+        if self.process is not None and self.process.poll() is None:
+            return self
+        self.lines = []
         self.process = subprocess.Popen(self.args, stderr=subprocess.PIPE,
                                         stdout=subprocess.DEVNULL, text=True, env=self.env)
         deadline = time.monotonic() + self.timeout_s

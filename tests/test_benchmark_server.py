@@ -38,6 +38,16 @@ def test_naive_server_answers_every_frame(tiny_bundle, jpegs):
     assert memory["rss_mib"] > 0 and memory["peak_rss_mib"] >= memory["rss_mib"]
 
 
+def test_a_started_server_used_as_a_context_manager_is_one_process(tiny_bundle):
+    """framescribe_server()/naive_server() return started servers; `with` must not start a
+    second process (the first would be left running after the block)."""
+    server = bench.naive_server(tiny_bundle)
+    first = server.process
+    with server as again:
+        assert again is server and server.process is first
+    assert first.poll() is not None
+
+
 def test_load_generator_and_long_stream_against_the_real_server(tiny_bundle, jpegs):
     flags = ("--max-batch-size", "8", "--max-queue-delay-ms", "1")
     with bench.framescribe_server(tiny_bundle, "litert", flags) as server:
