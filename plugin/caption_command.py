@@ -278,11 +278,10 @@ def _open_source(args, spec: str):
 
 def _frames_per_message(spec: str) -> int:
     """FILE_FRAMES_PER_MESSAGE for a video file or an image folder, 1 for a live source (a
-    camera index, an rtsp/http(s) URL, "-" for stdin), in open_source's order of checks."""
-    from framescribe.plugin.video_sources import URL_SCHEMES
+    camera index, an rtsp/http(s) URL, "-" for stdin)."""
+    from framescribe.plugin.video_sources import is_live
 
-    live = spec == "-" or spec.isdigit() or spec.lower().startswith(URL_SCHEMES)
-    return 1 if live or not os.path.exists(spec) else FILE_FRAMES_PER_MESSAGE
+    return 1 if is_live(spec) else FILE_FRAMES_PER_MESSAGE
 
 
 # -- progress --------------------------------------------------------------------------------

@@ -164,6 +164,24 @@ class RawFrameSource(VideoSource):
         return bytes(data)
 
 
+def source_kind(spec: str | int | os.PathLike) -> str:
+    """What a source spec names: "stdin" ("-"), "camera" (an index), "url" (rtsp/http(s)) or
+    "path" (a video file or an image folder)."""
+    text = os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)
+    if text == "-":
+        return "stdin"
+    if text.isdigit():
+        return "camera"
+    if text.lower().startswith(URL_SCHEMES):
+        return "url"
+    return "path"
+
+
+def is_live(spec: str | int | os.PathLike) -> bool:
+    """Whether the spec names a live source (frames come in real time): all but paths."""
+    return source_kind(spec) != "path"
+
+
 def open_source(spec: str | int | os.PathLike, *, frame_rate: float | None = None,
                 raw_size: tuple[int, int] | None = None, raw_pixel_format: str = "rgb24",
                 raw_fps: float = 30.0, raw_stream: BinaryIO | None = None) -> VideoSource:
@@ -174,11 +192,12 @@ def open_source(spec: str | int | os.PathLike, *, frame_rate: float | None = Non
     if frame_rate is not None and not frame_rate > 0:
         raise SourceError(f"{spec}: frame_rate must be > 0 frames per second, got {frame_rate}")
     text = os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)
-    if text == "-":
+    kind = source_kind(text)
+    if kind == "stdin":
         return _open_raw(raw_stream, raw_size, raw_pixel_format, raw_fps, frame_rate)
-    if text.isdigit():
+    if kind == "camera":
         return _open_camera(int(text), frame_rate)
-    if text.lower().startswith(URL_SCHEMES):
+    if kind == "url":
         return _open_capture(text, f"stream {text}", "cannot open the stream (unreachable, or "
                              "a protocol or codec OpenCV lacks)", _position, frame_rate)
     path = Path(text)

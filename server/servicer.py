@@ -249,7 +249,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             sampler = FrameSampler(self.pipeline.manifest.frame_rate)
             last = None
             index = 0  # frames so far, for error messages
-            message = 1
+            message = 2  # the position of the next message in the stream (the config was 1)
             while (request := await self._next_request(requests)) is not None:
                 frames = self._stream_frames(request, message)
                 kept, times = [], []
@@ -325,17 +325,16 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         for frame, index in frames:
             if frame.WhichOneof("content") != "image":
                 raise _invalid(f"frame {index}: this bundle reads images; set Frame.image")
-        chunks = [frames[i:i + DECODE_CHUNK] for i in range(0, len(frames), DECODE_CHUNK)]
         fitted = await asyncio.gather(*(
             self.model.decode_frames(len(chunk), self._decode_and_fit, chunk)
-            for chunk in chunks))
+            for chunk in _chunks(frames, DECODE_CHUNK)))
         return np.concatenate(await self.model.encoder.submit_many(fitted, wait=streaming))
 
     async def _encode_fitted(self, frames: np.ndarray) -> np.ndarray:
         """Fitted frames (n, size, size, 3) -> (n, D) features, DECODE_CHUNK frames per
         encoder item."""
-        chunks = [frames[i:i + DECODE_CHUNK] for i in range(0, len(frames), DECODE_CHUNK)]
-        return np.concatenate(await self.model.encoder.submit_many(chunks))
+        return np.concatenate(await self.model.encoder.submit_many(
+            _chunks(frames, DECODE_CHUNK)))
 
     def _landmarks(self, frame, index: int) -> np.ndarray:
         """One frame's (543, 3) landmarks, or INVALID_ARGUMENT when it carries an image."""
@@ -414,11 +413,16 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
 _END = object()  # end of a stream's results
 
 
+def _chunks(items: Sequence, size: int) -> list:
+    """items in consecutive slices of `size` (the last may be shorter)."""
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
 async def _in_windows(items: Sequence, features_of) -> np.ndarray:
     """Features of a clip's items, CLIP_WINDOW at a time so one request cannot flood the
     encoder queue: features_of(items) -> awaitable (len(items), D) -> stacked (n, D)."""
-    return np.concatenate([await features_of(items[start:start + CLIP_WINDOW])
-                           for start in range(0, len(items), CLIP_WINDOW)])
+    return np.concatenate([await features_of(window)
+                           for window in _chunks(items, CLIP_WINDOW)])
 
 
 def _status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:

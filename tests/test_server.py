@@ -238,6 +238,10 @@ def test_frame_list_limits_and_order_are_checked(server):
             list_requests(config, [image_frame(GOOD, t) for t in (0, 200, 100)], 3),
         "frame 3: timestamp_ms 200 is not after the previous frame's 200":
             list_requests(config, [image_frame(GOOD, t) for t in (0, 100, 200, 200)], 2),
+        "message 3: only the first message may be a StreamConfig":
+            [pb.StreamAnnotateRequest(config=config),
+             pb.StreamAnnotateRequest(frame=image_frame(GOOD, 0)),
+             pb.StreamAnnotateRequest(config=config)],
         "frame 1: declared JPEG but the data does not start with the JPEG signature":
             list_requests(config, [image_frame(GOOD, 0), image_frame(pb.Image(
                 format=pb.IMAGE_FORMAT_JPEG, data=b"not a jpeg"), 100)], 2),
