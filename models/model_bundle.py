@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -432,9 +433,11 @@ def write_json_atomically(path: Path, data: dict) -> None:
     os.replace(f.name, path)
 
 
-def load_litert_runtime(directory: str | os.PathLike, threads: int | None = None):
+def load_litert_runtime(directory: str | os.PathLike, threads: int | None = None,
+                        roles: Sequence[str] | None = None):
     """(manifest, LiteRTRuntime) for the bundle, without importing TensorFlow. threads: per
-    interpreter (None: litert_runtime.default_threads())."""
+    interpreter (None: litert_runtime.default_threads()). roles: load only these models (e.g.
+    ("encoder",) for an encoder worker); None: all the bundle has."""
     from .litert_runtime import LiteRTRuntime
 
     directory = Path(directory)
@@ -456,5 +459,7 @@ def load_litert_runtime(directory: str | os.PathLike, threads: int | None = None
         if model.source_sha256 and source.sha256 and model.source_sha256 != source.sha256:
             raise BundleError(f"{directory / model.file}: stale (exported from other "
                               f"{source.file} weights); {hint}")
+    if roles is not None:
+        needed = [role for role in needed if role in roles]
     files = {role: directory / export.models[role].file for role in needed}
     return manifest, LiteRTRuntime(files, manifest, threads)

@@ -302,7 +302,10 @@ SERVE_HELP = {
     "max_frames_per_message": "frames in one StreamAnnotate FrameList message (default 64)",
     "max_clip_bytes": "largest video file in AnnotateClip, bytes (default 32 MiB)",
     "max_queued_frames": "frames waiting for the encoder before RESOURCE_EXHAUSTED (2048)",
-    "decode_threads": "threads decoding images (default 2)",
+    "decode_threads": "threads decoding images in the server process (default 2)",
+    "encoder_processes": "LiteRT encoder worker processes that decode and encode frames "
+                         "(default -1: the cores + 1, at most 8, with --runtime litert; 0 = in "
+                         "the server process)",
     "metrics_port": "serve Prometheus metrics on this HTTP port (default off)",
     "tls_cert": "PEM certificate chain; with --tls-key the server speaks TLS",
     "tls_key": "PEM private key for --tls-cert",

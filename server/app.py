@@ -24,6 +24,7 @@ from grpc_reflection.v1alpha import reflection
 from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
+from .encoder_pool import EncoderPool, default_processes
 from .server_options import ServerOptions, read_token
 from .servicer import FrameScribeServicer, ServiceLimits
 from .serving_model import ServingModel
@@ -41,6 +42,23 @@ def load_pipeline(options: ServerOptions):
         configure_tensorflow(options.mixed_precision)
     return Pipeline.from_bundle(options.bundle, runtime=options.runtime,
                                 threads=options.litert_threads or None)
+
+
+def encoder_processes(options: ServerOptions, pipeline) -> int:
+    """Encoder worker processes to start: options.encoder_processes, with -1 (auto) meaning
+    default_processes() for a LiteRT bundle that encodes images, else 0."""
+    reads_images = pipeline.runtime.name == "litert" and not pipeline.reads_landmarks
+    if options.encoder_processes >= 0:
+        return options.encoder_processes if reads_images else 0
+    return default_processes() if reads_images else 0
+
+
+async def _encoder_pool(options: ServerOptions, pipeline) -> EncoderPool | None:
+    processes = encoder_processes(options, pipeline)
+    if not processes:
+        return None
+    return await asyncio.to_thread(EncoderPool, options.bundle, processes,
+                                   options.max_pixels_per_frame)
 
 
 def configure_tensorflow(mixed_precision: bool) -> list[str]:
@@ -89,7 +107,8 @@ async def start_server(options: ServerOptions, pipeline=None) -> FrameScribeServ
                          max_delay_s=options.max_queue_delay_ms / 1000.0,
                          max_queued=options.max_queued_frames,
                          decode_threads=options.decode_threads,
-                         on_batch=_batch_observer(metrics))
+                         on_batch=_batch_observer(metrics),
+                         encoder_pool=await _encoder_pool(options, pipeline))
     limits = ServiceLimits(options.max_message_bytes, options.max_pixels_per_frame,
                            options.max_frames_per_clip, options.max_frames_per_message,
                            options.max_clip_bytes, options.max_streams, options.idle_timeout_s)

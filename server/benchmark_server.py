@@ -26,8 +26,9 @@ exported to LiteRT with int8 weights kept where they are faster), on the same JP
     machine does not decide the ratio),
     p50 and p99 over the stream, and medians over wider windows (1,000 frames);
 plus the JPEG decode cost per frame alone (OpenCV, one thread), the server's RSS (VmRSS and
-peak VmHWM from /proc/PID/status) after the runs, and CPU time per frame (all threads) of (a),
-of the server and of the load generator. Wall-clock ratios move with other load on the machine;
+peak VmHWM from /proc/PID/status, summed over the server and its encoder worker processes)
+after the runs, and CPU time per frame (all threads; the server's with its workers) of (a), of
+the server and of the load generator. Wall-clock ratios move with other load on the machine;
 the CPU-time ratio much less, so (a) on the server's runtime is measured before and after the
 server runs and their mean used, and each (b) setting is run `load_repeats` times and its
 median run kept. Load-run sizes are calibrated from a warm-up run so each lasts about
@@ -284,15 +285,34 @@ def naive_server(bundle: Path) -> LocalServer:
                        command=None, env={"TF_CPP_MIN_LOG_LEVEL": "2"}, timeout_s=180).start()
 
 
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (the server and its encoder worker processes)."""
+    pids, index = [pid], 0
+    while index < len(pids):
+        try:
+            tasks = Path(f"/proc/{pids[index]}/task").iterdir()
+            pids += [int(child) for task in tasks
+                     for child in (task / "children").read_text().split()]
+        except OSError:  # it exited meanwhile
+            pass
+        index += 1
+    return pids
+
+
 def process_memory_mib(pid: int) -> dict[str, float]:
-    values = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            name, _, rest = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                values[name] = round(int(rest.split()[0]) / 1024, 1)  # kB -> MiB
-    return {"rss_mib": values.get("VmRSS", float("nan")),
-            "peak_rss_mib": values.get("VmHWM", float("nan"))}
+    """RSS and peak RSS of the process and its descendants (summed; the peaks of different
+    processes need not coincide, so their sum is an upper bound), and the process count."""
+    rss = peak = 0.0
+    pids = process_tree(pid)
+    for member in pids:
+        with open(f"/proc/{member}/status", encoding="ascii") as status:
+            for line in status:
+                name, _, rest = line.partition(":")
+                if name == "VmRSS":
+                    rss += int(rest.split()[0]) / 1024  # kB -> MiB
+                elif name == "VmHWM":
+                    peak += int(rest.split()[0]) / 1024
+    return {"rss_mib": round(rss, 1), "peak_rss_mib": round(peak, 1), "processes": len(pids)}
 
 
 # -- load generator ------------------------------------------------------------------------
@@ -508,10 +528,17 @@ def measured_load(server: LocalServer, jpegs: list[bytes], streams: int,
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (all its threads)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds so far of a process (all its threads) and its descendants:
+    the live ones, and the exited ones it has reaped."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def warm_up(address: str, jpegs: list[bytes], streams: int, frames_per_stream: int,
@@ -707,7 +734,7 @@ def format_report(report: dict) -> str:
     row("(d) latency ms p50 / p99 / max",
         [f"{b['latency']['p50_ms']:.2f} / {b['latency']['p99_ms']:.2f} / "
          f"{b['latency']['max_ms']:.0f}" for b in bundles])
-    row("server RSS MiB: warm / end (peak)",
+    row("server RSS MiB, with its workers: warm / end (peak)",
         [f"{b['memory']['after_warmup']['rss_mib']:.0f} / "
          f"{b['memory']['after_long_stream']['rss_mib']:.0f} "
          f"({b['memory']['after_long_stream']['peak_rss_mib']:.0f})" for b in bundles])

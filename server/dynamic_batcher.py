@@ -4,7 +4,9 @@ Callers `await batcher.submit(item)` (or `submit_many(items)`); a single worker 
 first waiting item, waits up to `max_delay_s` for more (or until `max_batch_size` items are
 waiting; an item may count as several, e.g. an array of n frames, through `size_of`), and runs
 `process(items) -> results` once for the whole group on the model's executor thread, off the
-event loop. Each caller gets its own result (or the batch's exception). The wait ends early when
+event loop. Each caller gets its own result (or the batch's exception; a result that is an
+exception instance fails just its item). Up to `max_in_flight` groups run at once, for
+executors with that many threads (e.g. a pool of worker processes). The wait ends early when
 the optional `upstream()` count says no more items are on their way (nothing being decoded or
 encoded upstream): a lone request is not held for company that cannot come. The queue is
 bounded: at `max_queued` waiting items `submit` raises QueueFull (unary calls: the server
@@ -33,12 +35,15 @@ class BatcherOptions:
     max_batch_size: int = 32  # items per process() call
     max_delay_s: float = 0.005  # how long the first waiting item may wait for company
     max_queued: int = 2048  # waiting items before submit() raises QueueFull
+    max_in_flight: int = 1  # process() calls running at once (executor threads to match)
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
         if not 0.0 <= self.max_delay_s <= 1.0:
             raise ValueError(f"max_delay_s must be 0-1 s, got {self.max_delay_s}")
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
         if self.max_queued < self.max_batch_size:
             raise ValueError(f"max_queued ({self.max_queued}) must be >= max_batch_size "
                              f"({self.max_batch_size})")
@@ -70,6 +75,7 @@ class DynamicBatcher(Generic[Item, Result]):
         self._room = asyncio.Event()  # set while fewer than max_queued items wait
         self._room.set()
         self._worker: asyncio.Task | None = None
+        self._batches: set[asyncio.Task] = set()  # process() calls in flight
 
     @property
     def queued(self) -> int:
@@ -86,6 +92,9 @@ class DynamicBatcher(Generic[Item, Result]):
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
+        for task in self._batches:
+            task.cancel()
+        await asyncio.gather(*self._batches, return_exceptions=True)
         for _, future in self._waiting:
             future.cancel()
         self._waiting.clear()
@@ -127,6 +136,9 @@ class DynamicBatcher(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         while True:
             await self._arrived.wait()
+            if len(self._batches) >= self.options.max_in_flight:
+                await asyncio.wait(self._batches, return_when=asyncio.FIRST_COMPLETED)
+                continue
             if self._waiting_size < self.options.max_batch_size and self.options.max_delay_s:
                 await self._gather_more(loop)
             taken, size = self._take_batch()
@@ -136,25 +148,37 @@ class DynamicBatcher(Generic[Item, Result]):
                 self._arrived.clear()
             if not batch:
                 continue
-            self.running = size
-            try:
-                results = await loop.run_in_executor(
-                    self._executor, self._process, [item for item, _ in batch])
-                if len(results) != len(batch):
-                    raise RuntimeError(f"{self.name}: process() returned {len(results)} "
-                                       f"results for {len(batch)} items")
-            except Exception as error:  # noqa: BLE001 - delivered to every caller of the batch
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            finally:
-                self.running = 0
-            for (_, future), result in zip(batch, results, strict=True):
+            task = loop.create_task(self._run_batch(loop, batch, size))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+
+    async def _run_batch(self, loop: asyncio.AbstractEventLoop,
+                         batch: list[tuple[Item, asyncio.Future]], size: int) -> None:
+        """One process() call on the executor; every caller gets its result or the error (a
+        result that is an exception fails only its own item)."""
+        self.running += size
+        try:
+            results = await loop.run_in_executor(
+                self._executor, self._process, [item for item, _ in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"{self.name}: process() returned {len(results)} "
+                                   f"results for {len(batch)} items")
+        except Exception as error:  # noqa: BLE001 - delivered to every caller of the batch
+            for _, future in batch:
                 if not future.done():
-                    future.set_result(result)
-            if self._on_batch is not None:
-                self._on_batch(self.name, size, self._waiting_size)
+                    future.set_exception(error)
+            return
+        finally:
+            self.running -= size
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        if self._on_batch is not None:
+            self._on_batch(self.name, size, self._waiting_size)
 
     def _take_batch(self) -> tuple[list[tuple[Item, asyncio.Future]], int]:
         """The waiting items of the next batch (at least one; up to max_batch_size units) and

@@ -61,6 +61,9 @@ class ServerOptions:
     max_clip_bytes: int = _ranged(32 * MIB, 1, 2**31 - 1)  # encoded video file, bytes
     max_queued_frames: int = _ranged(2048, 1, 1_000_000)  # frames waiting in the batcher
     decode_threads: int = _ranged(2, 1, 256)  # threads decoding images off the event loop
+    # LiteRT encoder worker processes (decode + encode); -1 = auto (the cores + 1, at most 8,
+    # for runtime litert; none for tf); 0 = decode and encode in the server process
+    encoder_processes: int = _ranged(-1, -1, 64)
     metrics_port: int = _ranged(0, 0, 65535)  # Prometheus HTTP port; 0 = no metrics endpoint
     tls_cert: str | None = None  # PEM certificate chain file; with tls_key, serve TLS
     tls_key: str | None = None  # PEM private key file; with tls_cert
@@ -95,6 +98,10 @@ class ServerOptions:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ServerOptionsError("tls_cert and tls_key must be given together (both or "
                                      "neither)", "tls_cert" if self.tls_key is None else "tls_key")
+        if self.runtime == "tf" and self.encoder_processes > 0:
+            raise ServerOptionsError(
+                "encoder_processes run the LiteRT encoder: use runtime litert, or 0 (or -1) "
+                "with runtime tf", "encoder_processes")
         if self.metrics_port and self.metrics_port == self.port:
             raise ServerOptionsError(
                 f"metrics_port must differ from port (both {self.port})", "metrics_port")

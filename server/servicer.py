@@ -24,6 +24,7 @@ from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
 from .dynamic_batcher import QueueFull
+from .encoder_pool import fitted_frames_as_images
 from .frame_decoding import (
     FrameError,
     FrameLimits,
@@ -41,7 +42,7 @@ TASK_NAMES = {pb.TASK_CAPTIONS: "captions", pb.TASK_GESTURES: "gestures"}
 TASK_ENUMS = {name: value for value, name in TASK_NAMES.items()}
 DEFAULT_BEAM = 3
 CLIP_WINDOW = 64  # frames of one AnnotateClip request in the encoder queue at once
-DECODE_CHUNK = 8  # frames per decode-pool job (a list's chunks decode in parallel)
+DECODE_CHUNK = 8  # frames per decode job and encoder item (a list's chunks decode in parallel)
 
 
 class RequestError(Exception):
@@ -325,16 +326,25 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         for frame, index in frames:
             if frame.WhichOneof("content") != "image":
                 raise _invalid(f"frame {index}: this bundle reads images; set Frame.image")
-        fitted = await asyncio.gather(*(
-            self.model.decode_frames(len(chunk), self._decode_and_fit, chunk)
-            for chunk in _chunks(frames, DECODE_CHUNK)))
-        return np.concatenate(await self.model.encoder.submit_many(fitted, wait=streaming))
+        if self.model.encodes_images:  # the encoder workers decode them
+            items = [[(frame.image, index) for frame, index in chunk]
+                     for chunk in _chunks(frames, DECODE_CHUNK)]
+        else:
+            items = await asyncio.gather(*(
+                self.model.decode_frames(len(chunk), self._decode_and_fit, chunk)
+                for chunk in _chunks(frames, DECODE_CHUNK)))
+        return np.concatenate(await self.model.encoder.submit_many(items, wait=streaming))
 
     async def _encode_fitted(self, frames: np.ndarray) -> np.ndarray:
         """Fitted frames (n, size, size, 3) -> (n, D) features, DECODE_CHUNK frames per
         encoder item."""
-        return np.concatenate(await self.model.encoder.submit_many(
-            _chunks(frames, DECODE_CHUNK)))
+        if self.model.encodes_images:
+            numbered = list(zip(fitted_frames_as_images(frames), range(len(frames)),
+                                strict=True))
+            items = _chunks(numbered, DECODE_CHUNK)
+        else:
+            items = _chunks(frames, DECODE_CHUNK)
+        return np.concatenate(await self.model.encoder.submit_many(items))
 
     def _landmarks(self, frame, index: int) -> np.ndarray:
         """One frame's (543, 3) landmarks, or INVALID_ARGUMENT when it carries an image."""

@@ -1,12 +1,17 @@
 """The loaded bundle behind three dynamic batchers: encoder, gesture steps, captions.
 
-Encoder calls run on one dedicated thread and the recurrent heads (gesture steps, captions) on
-another, so a batch of gesture steps never waits behind a batch of frames; each model is its
-own interpreter (LiteRT) or tf.function (TF) and is only ever called from its one thread.
-Image decoding and resizing run on a separate small pool, which also stacks each job's frames
-into one array, so the encoder thread joins a few arrays per batch instead of stacking single
-frames while the event loop holds the GIL. Every model step is the Pipeline's (no second
-implementation): `runtime.encode`, `runtime.gesture_step`, `Pipeline.caption`.
+The encoder runs in one of two ways:
+- With an EncoderPool (LiteRT bundles; the default there), batches of wire images go to worker
+  processes that decode, fit and encode them (encoder_worker.py), several batches at once, each
+  on its own GIL. `encodes_images` is True.
+- Otherwise (TF, or `encoder_processes = 0`) images are decoded and resized on a small thread
+  pool, which stacks each job's frames into one array, and the encoder runs on one dedicated
+  thread in this process (on the GPU when TF sees one).
+The recurrent heads (gesture steps, captions) run on another thread, so a batch of gesture
+steps never waits behind a batch of frames; each model is its own interpreter (LiteRT) or
+tf.function (TF) and is only ever called from its one thread. Every model step is the
+Pipeline's (no second implementation): `runtime.encode`, `runtime.gesture_step`,
+`Pipeline.caption`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from framescribe.models.caption_search import DecodingOptions
 from framescribe.models.pipeline import Pipeline
 
 from .dynamic_batcher import BatcherOptions, DynamicBatcher
+from .encoder_pool import EncoderPool
 
 GESTURE_BATCH = 256  # streams per gesture-step batch
 CAPTION_BATCH = 64  # segments per caption batch
@@ -53,15 +59,22 @@ class ServingModel:
 
     def __init__(self, pipeline: Pipeline, *, max_batch_size: int, max_delay_s: float,
                  max_queued: int, decode_threads: int,
-                 on_batch: Callable[[str, int, int], None] | None = None):
+                 on_batch: Callable[[str, int, int], None] | None = None,
+                 encoder_pool: EncoderPool | None = None):
+        """encoder_pool: worker processes for the encoder (owned from here on: close() stops
+        them); None encodes in this process."""
         self.pipeline = pipeline
-        self.encoder_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-encoder")
+        self.encoder_pool = encoder_pool
+        encoder_calls = encoder_pool.processes if encoder_pool is not None else 1
+        self.encoder_thread = ThreadPoolExecutor(encoder_calls,
+                                                 thread_name_prefix="framescribe-encoder")
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-model")
         self.decode_pool = ThreadPoolExecutor(decode_threads,
                                               thread_name_prefix="framescribe-decode")
         self.decoding = 0  # frames on the decode pool now (they go to the encoder next)
-        frames = BatcherOptions(max_batch_size, max_delay_s, max_queued)
-        self.encoder = DynamicBatcher("encoder", self._encode, self.encoder_thread, frames,
+        frames = BatcherOptions(max_batch_size, max_delay_s, max_queued, encoder_calls)
+        encode = encoder_pool.encode if encoder_pool is not None else self._encode
+        self.encoder = DynamicBatcher("encoder", encode, self.encoder_thread, frames,
                                       on_batch, upstream=lambda: self.decoding, size_of=len)
         self.gestures = DynamicBatcher(
             "gesture_step", self._gesture_steps, self.model_thread,
@@ -70,6 +83,12 @@ class ServingModel:
         self.captions = DynamicBatcher(
             "caption", self._captions, self.model_thread,
             BatcherOptions(CAPTION_BATCH, max_delay_s, max(max_queued, CAPTION_BATCH)), on_batch)
+
+    @property
+    def encodes_images(self) -> bool:
+        """True: encoder items are wire images, (pb.Image, frame index) pairs, decoded in the
+        worker processes; False: fitted uint8 arrays (n, size, size, 3)."""
+        return self.encoder_pool is not None
 
     @property
     def batchers(self) -> tuple[DynamicBatcher, ...]:
@@ -81,6 +100,8 @@ class ServingModel:
         self.encoder_thread.shutdown(wait=True, cancel_futures=True)
         self.model_thread.shutdown(wait=True, cancel_futures=True)
         self.decode_pool.shutdown(wait=True, cancel_futures=True)
+        if self.encoder_pool is not None:
+            self.encoder_pool.close()
 
     async def run_on_model_thread(self, function, *args):
         """Run an unbatched call of the recurrent heads (e.g. a whole clip's gesture steps or

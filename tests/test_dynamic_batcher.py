@@ -106,6 +106,7 @@ def test_a_cancelled_caller_is_skipped():
     ({"max_batch_size": 0}, "max_batch_size must be >= 1"),
     ({"max_delay_s": 2.0}, "max_delay_s must be 0-1 s"),
     ({"max_batch_size": 8, "max_queued": 4}, "must be >= max_batch_size"),
+    ({"max_in_flight": 0}, "max_in_flight must be >= 1"),
 ])
 def test_options_are_checked(options, message):
     with pytest.raises(ValueError, match=message):
@@ -180,3 +181,49 @@ def test_sized_items_fill_batches_by_units():
     results, alone, batches = run(main())
     assert results == [3, 4, 2] and alone == 12
     assert batches == [[3, 4], [2], [12]]
+
+
+def test_an_exception_result_fails_only_its_item():
+    async def main():
+        batcher, batches = make(lambda items: [ValueError(f"bad {x}") if x == 2 else x
+                                               for x in items], max_batch_size=8,
+                                max_delay_s=0.05)
+        results = await asyncio.gather(*(batcher.submit(i) for i in range(4)),
+                                       return_exceptions=True)
+        await batcher.stop()
+        return results, batches
+
+    results, batches = run(main())
+    assert batches == [[0, 1, 2, 3]]
+    assert results[:2] == [0, 1] and results[3] == 3
+    assert isinstance(results[2], ValueError) and str(results[2]) == "bad 2"
+
+
+def test_batches_in_flight_run_at_once_up_to_the_limit():
+    """Two process() calls overlap on a two-thread executor with max_in_flight=2 (each waits
+    for the other to start), and never three."""
+    import threading
+
+    both_started = threading.Barrier(2, timeout=5)
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def process(items):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        both_started.wait()  # a BrokenBarrierError if the second call never starts
+        with lock:
+            running[0] -= 1
+        return list(items)
+
+    async def main():
+        batcher = DynamicBatcher("test", process, ThreadPoolExecutor(3),
+                                 BatcherOptions(max_batch_size=2, max_delay_s=0.0,
+                                                max_in_flight=2))
+        results = await asyncio.gather(*(batcher.submit(i) for i in range(8)))
+        await batcher.stop()
+        return results
+
+    assert run(main()) == list(range(8))
+    assert most[0] == 2

@@ -70,8 +70,12 @@ def test_litert_server_never_imports_tensorflow():
     try:
         stub = pb_grpc.FrameScribeServiceStub(grpc.insecure_channel(process.address))
         assert stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=10).runtime == "litert"
-        maps = Path(f"/proc/{process.process.pid}/maps").read_text()
-        assert "site-packages/tensorflow/" not in maps
+        tasks = Path(f"/proc/{process.process.pid}/task")
+        workers = [child for task in tasks.iterdir() for child in
+                   (task / "children").read_text().split()]
+        assert workers  # the encoder worker processes (litert's default)
+        for pid in [process.process.pid, *workers]:
+            assert "site-packages/tensorflow/" not in Path(f"/proc/{pid}/maps").read_text()
     finally:
         process.stop()
 

@@ -42,6 +42,8 @@ def test_defaults():
     ({"metrics_port": 50051}, r"metrics_port must differ from port"),
     ({"mixed_precision": "yes"}, r"mixed_precision must be true or false"),
     ({"token_file": ""}, r"token_file must be a path or None"),
+    ({"encoder_processes": -2}, r"encoder_processes must be an integer from -1 to 64"),
+    ({"encoder_processes": 2}, r"encoder_processes run the LiteRT encoder: use runtime litert"),
 ])
 def test_validation_names_the_option_and_range(changes, message):
     with pytest.raises(ServerOptionsError, match=message) as error:

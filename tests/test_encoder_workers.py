@@ -1,0 +1,224 @@
+"""Encoder worker processes (LiteRT): the pool on its own, and a real litert server using them,
+checked against the same server encoding in its own process (--encoder-processes 0)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2
+from server_helpers import DEMO, ServeProcess, health_status, jpeg_frames
+
+from framescribe.models.lasa_airwriting import ContinuousStreams
+from framescribe.server.encoder_pool import EncoderPool, fitted_frames_as_images
+from framescribe.server.encoder_worker import ItemOutcome, pack_reply, read_reply
+from framescribe.server.frame_decoding import FrameError
+from framescribe.v1 import framescribe_service_pb2 as pb
+from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
+
+TRUNCATED_JPEG = pb.Image(format=pb.IMAGE_FORMAT_JPEG, data=b"\xff\xd8\xff\xe0\x00\x10JFIF")
+
+
+@pytest.fixture(scope="module")
+def images():
+    """20 LASA frames as JPEG Images."""
+    return [frame.image for frame in jpeg_frames(
+        ContinuousStreams("test", count=1, seed=7)[0].frames[:20])]
+
+
+@pytest.fixture(scope="module")
+def pool():
+    running = EncoderPool(DEMO, 2, 3840 * 2160)
+    yield running
+    running.close()
+
+
+def numbered(images, first=0):
+    return [(image, first + i) for i, image in enumerate(images)]
+
+
+def test_features_do_not_depend_on_how_frames_are_grouped(pool, images):
+    one_item = pool.encode([numbered(images)])[0]
+    split = pool.encode([numbered(images[:3]), numbered(images[3:11], 3),
+                         numbered(images[11:], 11)])
+    assert one_item.shape == (20, 352) and one_item.dtype == np.float32
+    np.testing.assert_allclose(np.concatenate(split), one_item, atol=1e-5)
+    assert np.abs(one_item[0] - one_item[19]).max() > 1e-3  # different frames, other features
+
+
+def test_a_bad_frame_fails_only_its_own_item(pool, images):
+    good, bad, also_good = pool.encode([
+        numbered(images[:4]), [(images[4], 4), (TRUNCATED_JPEG, 5)], numbered(images[6:9], 6)])
+    assert isinstance(bad, FrameError)
+    assert str(bad).startswith("frame 5: ")
+    reference = pool.encode([numbered(images[:9])])[0]
+    np.testing.assert_allclose(good, reference[:4], atol=1e-5)
+    np.testing.assert_allclose(also_good, reference[6:9], atol=1e-5)
+
+
+def test_fitted_arrays_travel_as_raw_rgb(pool):
+    frames = np.random.default_rng(3).integers(0, 256, (5, 64, 64, 3), np.uint8)
+    as_images = pool.encode([numbered(fitted_frames_as_images(frames))])[0]
+    as_png = pool.encode([numbered([pb.Image(format=pb.IMAGE_FORMAT_PNG, data=png(f))
+                                    for f in frames])])[0]
+    np.testing.assert_allclose(as_images, as_png, atol=1e-5)  # PNG is lossless
+
+
+def png(frame: np.ndarray) -> bytes:
+    import cv2
+
+    return cv2.imencode(".png", frame[..., ::-1])[1].tobytes()
+
+
+def test_a_killed_worker_fails_one_batch_and_is_replaced(images):
+    pool = EncoderPool(DEMO, 1, 3840 * 2160)
+    try:
+        (victim,) = pool.pids
+        os.kill(victim, signal.SIGKILL)
+        with pytest.raises(RuntimeError, match="exited while encoding"):
+            pool.encode([numbered(images[:2])])
+        assert pool.encode([numbered(images[:2])])[0].shape == (2, 352)
+        assert pool.pids and victim not in pool.pids
+    finally:
+        pool.close()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pool.pids)  # stopped and reaped
+
+
+def test_a_worker_that_cannot_load_the_bundle_is_an_error(tmp_path):
+    with pytest.raises(RuntimeError, match="failed to start"):
+        EncoderPool(tmp_path / "missing", 1, 3840 * 2160)
+
+
+def test_reply_round_trip():
+    import io
+
+    features = np.arange(12, dtype=np.float32).reshape(3, 4)
+    data = pack_reply([ItemOutcome(), ItemOutcome(refused="frame 9: bad"),
+                       ItemOutcome(failed="boom"), ItemOutcome()], features)
+    first, refused, failed, last = read_reply(io.BytesIO(data), [2, 5, 1, 1], 4)
+    np.testing.assert_array_equal(first.features, features[:2])
+    assert (refused.features, refused.refused) == (None, "frame 9: bad")
+    assert (failed.features, failed.failed) == (None, "boom")
+    np.testing.assert_array_equal(last.features, features[2:])
+
+
+# -- a litert server with workers, against one without --------------------------------------
+@pytest.fixture(scope="module")
+def servers():
+    with_workers = ServeProcess("--bundle", str(DEMO), "--runtime", "litert",
+                                "--encoder-processes", "2")
+    in_process = ServeProcess("--bundle", str(DEMO), "--runtime", "litert",
+                              "--encoder-processes", "0")
+    yield with_workers, in_process
+    with_workers.stop()
+    in_process.stop()
+
+
+def worker_pids(server) -> list[int]:
+    """The server process's children (any of its threads may have started them)."""
+    tasks = Path(f"/proc/{server.process.pid}/task")
+    return sorted(int(child) for task in tasks.iterdir()
+                  for child in (task / "children").read_text().split())
+
+
+def stream(address: str, frames: list[pb.Frame], per_message: int) -> list:
+    stub = pb_grpc.FrameScribeServiceStub(grpc.insecure_channel(address))
+    config = pb.StreamAnnotateRequest(config=pb.StreamConfig(
+        tasks=[pb.TASK_GESTURES, pb.TASK_CAPTIONS],
+        gesture_options=pb.GestureOptions(interim_results=True)))
+    lists = [pb.StreamAnnotateRequest(frames=pb.FrameList(frames=frames[i:i + per_message]))
+             for i in range(0, len(frames), per_message)]
+    return list(stub.StreamAnnotate(iter([config, *lists]), timeout=120))
+
+
+def summary(responses) -> dict:
+    out = {"interim": [], "gesture": [], "caption": []}
+    for response in responses:
+        kind = response.WhichOneof("event")
+        if kind == "interim_gestures":
+            out["interim"] += [(g.timestamp_ms, g.label, g.confidence)
+                               for g in response.interim_gestures.labels]
+        elif kind == "gesture":
+            out["gesture"].append((response.gesture.label, response.gesture.start_ms,
+                                   response.gesture.end_ms))
+        elif kind == "caption":
+            out["caption"].append((response.caption.start_ms, response.caption.text))
+    return out
+
+
+def test_server_with_workers_streams_what_the_in_process_encoder_streams(servers):
+    with_workers, in_process = servers
+    assert len(worker_pids(with_workers)) == 2 and worker_pids(in_process) == []
+    frames = jpeg_frames(ContinuousStreams("test", count=1, seed=1234)[0].frames)
+    got, expected = (summary(stream(s.address, frames, 8)) for s in servers)
+    assert len(got["interim"]) == len(frames) and got["gesture"] and got["caption"]
+    assert [(t, label) for t, label, _ in got["interim"]] == \
+        [(t, label) for t, label, _ in expected["interim"]]
+    np.testing.assert_allclose([c for *_, c in got["interim"]],
+                               [c for *_, c in expected["interim"]], atol=1e-5)
+    assert got["gesture"] == expected["gesture"]
+    assert got["caption"] == expected["caption"]
+
+
+def test_video_file_clips_go_through_the_workers_too(servers):
+    from server_helpers import sample_video
+
+    request = pb.AnnotateClipRequest(video_file=sample_video().read_bytes())
+    got, expected = (pb_grpc.FrameScribeServiceStub(grpc.insecure_channel(s.address))
+                     .AnnotateClip(request, timeout=120) for s in servers)
+    assert got.frames_used == expected.frames_used > 0
+    assert [(c.start_ms, c.text) for c in got.captions] == \
+        [(c.start_ms, c.text) for c in expected.captions]
+
+
+def test_a_bad_frame_fails_its_stream_only(servers):
+    with_workers, _ = servers
+    frames = jpeg_frames(ContinuousStreams("test", count=1, seed=5)[0].frames[:64])
+    results = {}
+
+    def good_stream():
+        results["good"] = summary(stream(with_workers.address, frames, 16))
+
+    thread = threading.Thread(target=good_stream)
+    thread.start()
+    broken = list(frames[:8])
+    broken[5] = pb.Frame(timestamp_ms=broken[5].timestamp_ms, image=TRUNCATED_JPEG)
+    with pytest.raises(grpc.RpcError) as error:
+        stream(with_workers.address, broken, 8)
+    thread.join(120)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "frame 5" in error.value.details()
+    assert len(results["good"]["interim"]) == 64
+    assert health_status(grpc.insecure_channel(with_workers.address)) == \
+        health_pb2.HealthCheckResponse.SERVING
+
+
+def test_server_survives_a_killed_worker_and_stops_its_workers():
+    server = ServeProcess("--bundle", str(DEMO), "--runtime", "litert",
+                          "--encoder-processes", "1")
+    frames = jpeg_frames(ContinuousStreams("test", count=1, seed=9)[0].frames[:16])
+    try:
+        (victim,) = worker_pids(server)
+        os.kill(victim, signal.SIGKILL)
+        outcomes = []
+        for _ in range(2):  # the first batch may fail (INTERNAL); the next one gets a new worker
+            try:
+                outcomes.append(len(summary(stream(server.address, frames, 8))["interim"]))
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.INTERNAL
+                outcomes.append(error.code())
+        assert outcomes[-1] == 16
+        replacement = worker_pids(server)
+        assert len(replacement) == 1 and replacement != [victim]
+    finally:
+        assert server.stop() == 0
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{replacement[0]}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{replacement[0]}").exists()
