@@ -334,8 +334,10 @@ def _serve(args) -> int:
 
     def ready(running) -> None:
         secure = "TLS" if options.tls_cert else "plaintext"
+        pool = running.model.encoder_pool
+        workers = f", {pool.processes} encoder processes" if pool is not None else ""
         print(f"framescribe: serving {options.bundle} on {options.host}:{running.port} "
-              f"(runtime {running.servicer.pipeline.runtime.name}, {secure}"
+              f"(runtime {running.servicer.pipeline.runtime.name}{workers}, {secure}"
               f"{', token required' if running.servicer.requires_token else ''})",
               file=sys.stderr, flush=True)
         if running.metrics_http is not None:

@@ -101,7 +101,7 @@ class ServingModel:
         self.model_thread.shutdown(wait=True, cancel_futures=True)
         self.decode_pool.shutdown(wait=True, cancel_futures=True)
         if self.encoder_pool is not None:
-            self.encoder_pool.close()
+            await asyncio.to_thread(self.encoder_pool.close)
 
     async def run_on_model_thread(self, function, *args):
         """Run an unbatched call of the recurrent heads (e.g. a whole clip's gesture steps or
