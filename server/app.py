@@ -47,10 +47,9 @@ def load_pipeline(options: ServerOptions):
 def encoder_processes(options: ServerOptions, pipeline) -> int:
     """Encoder worker processes to start: options.encoder_processes, with -1 (auto) meaning
     default_processes() for a LiteRT bundle that encodes images, else 0."""
-    reads_images = pipeline.runtime.name == "litert" and not pipeline.reads_landmarks
-    if options.encoder_processes >= 0:
-        return options.encoder_processes if reads_images else 0
-    return default_processes() if reads_images else 0
+    if pipeline.runtime.name != "litert" or pipeline.reads_landmarks:
+        return 0
+    return default_processes() if options.encoder_processes < 0 else options.encoder_processes
 
 
 async def _encoder_pool(options: ServerOptions, pipeline) -> EncoderPool | None:
