@@ -26,16 +26,17 @@ from .encoder_worker import (
     READY,
     BatchFailed,
     WorkerExited,
-    pack_request,
     read_exactly,
     read_reply,
     read_u32,
+    write_request,
 )
 from .frame_decoding import FrameError
 
 log = logging.getLogger("framescribe.server")
 START_TIMEOUT_S = 120.0  # a worker's startup (imports, loading the encoder)
 STOP_TIMEOUT_S = 5.0
+PIPE_BUFFER = 1 << 16  # bytes buffered per pipe: small headers go out with the next frame
 
 
 def default_processes() -> int:
@@ -51,7 +52,7 @@ class EncoderWorker:
         command = [sys.executable, "-m", "framescribe.server.encoder_worker", str(bundle),
                    "--max-pixels-per-frame", str(max_pixels_per_frame)]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        bufsize=0)
+                                        bufsize=PIPE_BUFFER)
         self.width = 0  # feature width, known once ready
 
     def wait_ready(self) -> None:
@@ -68,9 +69,8 @@ class EncoderWorker:
     def encode(self, items: Sequence[Sequence[tuple[pb.Image, int]]]) -> list:
         """Per item, its (frames, width) features or the FrameError/RuntimeError to raise."""
         counts = [len(frames) for frames in items]
-        request = pack_request([[(image.SerializeToString(), index) for image, index in frames]
-                                for frames in items])
-        self.process.stdin.write(request)
+        write_request(self.process.stdin, [
+            [(image.SerializeToString(), index) for image, index in frames] for frames in items])
         replies = read_reply(self.process.stdout, counts, self.width)
         return [reply.features if reply.features is not None else
                 FrameError(reply.refused) if reply.refused is not None else

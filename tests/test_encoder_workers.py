@@ -70,6 +70,20 @@ def test_fitted_arrays_travel_as_raw_rgb(pool):
     np.testing.assert_allclose(as_images, as_png, atol=1e-5)  # PNG is lossless
 
 
+def test_large_raw_frames_are_fitted_in_the_worker(pool):
+    """1280x720 RGB24 frames (2.7 MB each, far over a pipe's buffer) stream to the worker
+    frame by frame; they encode as the same frames fitted here first."""
+    from framescribe.models.video_frames import fit_frame
+
+    big = np.random.default_rng(4).integers(0, 256, (3, 720, 1280, 3), np.uint8)
+    raw = [pb.Image(format=pb.IMAGE_FORMAT_RGB24, width=1280, height=720, data=f.tobytes())
+           for f in big]
+    fitted = np.stack([fit_frame(f, 64) for f in big])
+    np.testing.assert_allclose(pool.encode([numbered(raw)])[0],
+                               pool.encode([numbered(fitted_frames_as_images(fitted))])[0],
+                               atol=1e-5)
+
+
 def png(frame: np.ndarray) -> bytes:
     import cv2
 
