@@ -65,7 +65,7 @@ class DynamicBatcher(Generic[Item, Result]):
         self._upstream = upstream
         self._size_of = size_of or (lambda item: 1)
         self._waiting_size = 0  # units waiting
-        self.running = 0  # units in the process() call now running
+        self.running = 0  # units in the process() calls now running
         self._process = process
         self._executor = executor
         self.options = options

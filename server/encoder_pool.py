@@ -25,6 +25,7 @@ from framescribe.v1 import framescribe_service_pb2 as pb
 from .encoder_worker import (
     READY,
     BatchFailed,
+    ItemOutcome,
     WorkerExited,
     read_exactly,
     read_reply,
@@ -71,11 +72,10 @@ class EncoderWorker:
         counts = [len(frames) for frames in items]
         write_request(self.process.stdin, [
             [(image.SerializeToString(), index) for image, index in frames] for frames in items])
-        replies = read_reply(self.process.stdout, counts, self.width)
-        return [reply.features if reply.features is not None else
+        return [reply if not isinstance(reply, ItemOutcome) else
                 FrameError(reply.refused) if reply.refused is not None else
                 RuntimeError(f"the encoder worker failed on a frame: {reply.failed}")
-                for reply in replies]
+                for reply in read_reply(self.process.stdout, counts, self.width)]
 
     def stop(self) -> None:
         """Close its stdin (it exits), then wait; kill it if it does not."""

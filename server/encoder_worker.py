@@ -58,18 +58,9 @@ class BatchFailed(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ItemResult:
-    """One item of a reply: its features (frames, width), or why it has none: `refused` (a bad
-    frame: the caller's fault) or `failed` (unexpected: the server's)."""
-
-    features: np.ndarray | None
-    refused: str | None = None
-    failed: str | None = None
-
-
-@dataclass(frozen=True)
 class ItemOutcome:
-    """How the worker fared with one item: encoded (both None), refused or failed."""
+    """How the worker fared with one item: encoded (both None), `refused` (a bad frame: the
+    caller's fault) or `failed` (unexpected: the server's)."""
 
     refused: str | None = None
     failed: str | None = None
@@ -153,9 +144,11 @@ def pack_failure(message: str) -> bytes:
     return bytes([STATUS_FAILED]) + _text(message)
 
 
-def read_reply(stream: BinaryIO, frame_counts: Sequence[int], width: int) -> list[ItemResult]:
-    """The reply to a request whose items had frame_counts frames; RuntimeError if the batch
-    failed in the worker."""
+def read_reply(stream: BinaryIO, frame_counts: Sequence[int],
+               width: int) -> list[np.ndarray | ItemOutcome]:
+    """The reply to a request whose items had frame_counts frames: per item, its features
+    (frames, width), or the ItemOutcome saying why it has none. BatchFailed if the whole
+    batch failed in the worker."""
     if read_exactly(stream, 1)[0] == STATUS_FAILED:
         raise BatchFailed(f"the encoder worker failed on a batch: {read_text(stream)}")
     outcomes = []
@@ -170,10 +163,10 @@ def read_reply(stream: BinaryIO, frame_counts: Sequence[int], width: int) -> lis
     results, row = [], 0
     for count, outcome in zip(frame_counts, outcomes, strict=True):
         if outcome == ItemOutcome():
-            results.append(ItemResult(features[row:row + count]))
+            results.append(features[row:row + count])
             row += count
         else:
-            results.append(ItemResult(None, outcome.refused, outcome.failed))
+            results.append(outcome)
     if row != rows:
         raise RuntimeError(f"the encoder worker sent {rows} feature rows for {row} frames")
     return results

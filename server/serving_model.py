@@ -72,6 +72,8 @@ class ServingModel:
         self.decode_pool = ThreadPoolExecutor(decode_threads,
                                               thread_name_prefix="framescribe-decode")
         self.decoding = 0  # frames on the decode pool now (they go to the encoder next)
+        # With workers nothing is decoded before the encoder (decoding stays 0): a batch starts
+        # as soon as a worker is free, and grows while all of them are busy.
         frames = BatcherOptions(max_batch_size, max_delay_s, max_queued, encoder_calls)
         encode = encoder_pool.encode if encoder_pool is not None else self._encode
         self.encoder = DynamicBatcher("encoder", encode, self.encoder_thread, frames,

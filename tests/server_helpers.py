@@ -87,6 +87,19 @@ def stream_requests(config: pb.StreamConfig, frames, pause_s: float = 0.0):
         yield pb.StreamAnnotateRequest(frame=frame)
 
 
+def list_requests(config: pb.StreamConfig, frames, size: int):
+    """The config, then the frames as FrameList messages of `size` (the last may be shorter)."""
+    yield pb.StreamAnnotateRequest(config=config)
+    for start in range(0, len(frames), size):
+        yield pb.StreamAnnotateRequest(frames=pb.FrameList(frames=frames[start:start + size]))
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started, from any of its threads (e.g. a server's encoder workers)."""
+    return sorted(int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                  for child in (task / "children").read_text().split())
+
+
 class ServeProcess(LocalServer):
     """`framescribe serve --port 0 ARGS...` as a real process, already started."""
 

@@ -13,7 +13,14 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2
-from server_helpers import DEMO, ServeProcess, health_status, jpeg_frames
+from server_helpers import (
+    DEMO,
+    ServeProcess,
+    child_pids,
+    health_status,
+    jpeg_frames,
+    list_requests,
+)
 
 from framescribe.models.lasa_airwriting import ContinuousStreams
 from framescribe.server.encoder_pool import EncoderPool, fitted_frames_as_images
@@ -116,10 +123,10 @@ def test_reply_round_trip():
     data = pack_reply([ItemOutcome(), ItemOutcome(refused="frame 9: bad"),
                        ItemOutcome(failed="boom"), ItemOutcome()], features)
     first, refused, failed, last = read_reply(io.BytesIO(data), [2, 5, 1, 1], 4)
-    np.testing.assert_array_equal(first.features, features[:2])
-    assert (refused.features, refused.refused) == (None, "frame 9: bad")
-    assert (failed.features, failed.failed) == (None, "boom")
-    np.testing.assert_array_equal(last.features, features[2:])
+    np.testing.assert_array_equal(first, features[:2])
+    assert refused == ItemOutcome(refused="frame 9: bad")
+    assert failed == ItemOutcome(failed="boom")
+    np.testing.assert_array_equal(last, features[2:])
 
 
 # -- a litert server with workers, against one without --------------------------------------
@@ -135,20 +142,14 @@ def servers():
 
 
 def worker_pids(server) -> list[int]:
-    """The server process's children (any of its threads may have started them)."""
-    tasks = Path(f"/proc/{server.process.pid}/task")
-    return sorted(int(child) for task in tasks.iterdir()
-                  for child in (task / "children").read_text().split())
+    return child_pids(server.process.pid)
 
 
 def stream(address: str, frames: list[pb.Frame], per_message: int) -> list:
     stub = pb_grpc.FrameScribeServiceStub(grpc.insecure_channel(address))
-    config = pb.StreamAnnotateRequest(config=pb.StreamConfig(
-        tasks=[pb.TASK_GESTURES, pb.TASK_CAPTIONS],
-        gesture_options=pb.GestureOptions(interim_results=True)))
-    lists = [pb.StreamAnnotateRequest(frames=pb.FrameList(frames=frames[i:i + per_message]))
-             for i in range(0, len(frames), per_message)]
-    return list(stub.StreamAnnotate(iter([config, *lists]), timeout=120))
+    config = pb.StreamConfig(tasks=[pb.TASK_GESTURES, pb.TASK_CAPTIONS],
+                             gesture_options=pb.GestureOptions(interim_results=True))
+    return list(stub.StreamAnnotate(list_requests(config, frames, per_message), timeout=120))
 
 
 def summary(responses) -> dict:

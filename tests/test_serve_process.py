@@ -17,6 +17,7 @@ from server_helpers import (
     DEMO,
     ServeProcess,
     ServerThread,
+    child_pids,
     health_status,
     self_signed_certificate,
 )
@@ -70,9 +71,7 @@ def test_litert_server_never_imports_tensorflow():
     try:
         stub = pb_grpc.FrameScribeServiceStub(grpc.insecure_channel(process.address))
         assert stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=10).runtime == "litert"
-        tasks = Path(f"/proc/{process.process.pid}/task")
-        workers = [child for task in tasks.iterdir() for child in
-                   (task / "children").read_text().split()]
+        workers = child_pids(process.process.pid)
         assert workers  # the encoder worker processes (litert's default)
         for pid in [process.process.pid, *workers]:
             assert "site-packages/tensorflow/" not in Path(f"/proc/{pid}/maps").read_text()

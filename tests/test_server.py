@@ -15,6 +15,7 @@ from server_helpers import (
     decoded_jpegs,
     health_status,
     jpeg_frames,
+    list_requests,
     stream_requests,
 )
 
@@ -181,13 +182,6 @@ def test_many_concurrent_streams_each_get_their_own_results(server, pipeline, ge
             for f in frames], tasks=("gestures",))
         assert results[i] == [(g.label, ms(g.start), ms(g.end)) for g in expected.gestures]
     wait_until_no_streams(server)
-
-
-def list_requests(config: pb.StreamConfig, frames, size: int):
-    """The config, then the frames as FrameList messages of `size` (the last may be shorter)."""
-    yield pb.StreamAnnotateRequest(config=config)
-    for start in range(0, len(frames), size):
-        yield pb.StreamAnnotateRequest(frames=pb.FrameList(frames=frames[start:start + size]))
 
 
 def test_frame_lists_give_the_same_results_as_single_frames(server, gesture_stream):
