@@ -42,9 +42,9 @@ demo: setup
 	$(VPY) -m framescribe.plugin.demo
 
 bench: setup
-	$(VPY) -m framescribe.models.benchmark_speed
-	$(VPY) -m framescribe.server.benchmark_server --json reports/bench.json
-	$(VPY) -m framescribe.server.benchmark_batch --json reports/bench.json
+	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_speed
+	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_server --json reports/bench.json
+	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_batch --json reports/bench.json
 
 # Removes build outputs and caches; keeps the venv (rm -rf $(VENV) for a fresh one).
 clean:
@@ -75,4 +75,4 @@ $(GST_STAMP): pyproject.toml $(wildcard plugin/*.py proto/framescribe/v1/*.py mo
 # SimpleRNN vs LSTM, same budget, on 256- and 32-frame lasa-airwriting clips (~35 min on the
 # shared 2-core CPU): writes reports/rnn_vs_lstm.md and .png; cache in .cache/experiments/.
 experiment-rnn-vs-lstm: setup
-	$(VPY) -m framescribe.models.experiment_rnn_vs_lstm
+	PYTHONPATH=tests $(VPY) -m experiments.experiment_rnn_vs_lstm

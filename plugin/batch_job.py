@@ -117,9 +117,9 @@ class JobSpec:
         return f"{self.bundle_name}@{self.bundle_version}"
 
     def pipeline_options(self):
-        from framescribe.models.caption_search import DecodingOptions
-        from framescribe.models.gesture_events import EventOptions
-        from framescribe.models.pipeline import PipelineOptions
+        from framescribe.models.inference.caption_search import DecodingOptions
+        from framescribe.models.inference.gesture_events import EventOptions
+        from framescribe.models.inference.pipeline import PipelineOptions
 
         return PipelineOptions(tasks=self.tasks,
                                segment_frames=self.pipeline["segment_frames"],
@@ -140,7 +140,7 @@ def bundle_identity(directory: str | os.PathLike[str], manifest, runtime: str) -
     and config, and the inference settings (not its recorded metrics or training log)."""
     from pathlib import Path
 
-    from framescribe.models.model_bundle import file_sha256
+    from framescribe.models.bundle.model_bundle import file_sha256
 
     def entry(e):
         if e is None:
@@ -167,9 +167,9 @@ def job_spec(options: BatchOptions) -> JobSpec:
     """Read the bundle's manifest (no TensorFlow) and resolve the options against it."""
     from dataclasses import replace
 
-    from framescribe.models.caption_search import DecodingOptions
-    from framescribe.models.gesture_events import EventOptions
-    from framescribe.models.model_bundle import read_manifest
+    from framescribe.models.bundle.model_bundle import read_manifest
+    from framescribe.models.inference.caption_search import DecodingOptions
+    from framescribe.models.inference.gesture_events import EventOptions
 
     manifest = read_manifest(options.bundle)
     if manifest.encoder is None:
@@ -205,7 +205,7 @@ class FileResult:
     """What an engine hands back for one input (its index in the job's to-do list)."""
 
     index: int
-    annotation: Any = None  # framescribe.models.pipeline.Annotation when it worked
+    annotation: Any = None  # framescribe.models.inference.pipeline.Annotation when it worked
     error: str | None = None
     error_type: str | None = None
     stage: str | None = None  # decode, inference, write
@@ -223,7 +223,7 @@ def decode_chunks(path: str, frame_rate: float, input_size: int,
     """A video's frames sampled to the model's rate and fitted to its input, in chunks:
     (frames (n, size, size, 3) uint8, timestamps (n,) s). VideoError names a bad file."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # the failure record says enough
-    from framescribe.models.video_frames import fit_frame, read_video, sample_frames
+    from framescribe.models.inference.video_frames import fit_frame, read_video, sample_frames
 
     images: list[np.ndarray] = []
     times: list[float] = []
@@ -241,7 +241,7 @@ def decode_file(path: str, frame_rate: float, input_size: int) -> tuple[np.ndarr
     """All of a video's frames at once (see decode_chunks)."""
     chunks = list(decode_chunks(path, frame_rate, input_size))
     if not chunks:
-        from framescribe.models.video_frames import VideoError
+        from framescribe.models.inference.video_frames import VideoError
 
         raise VideoError(f"{path}: no frames")
     return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
@@ -261,7 +261,7 @@ def encode_many(pipeline, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 def annotate_features(pipeline, features: np.ndarray, times: np.ndarray, options):
     """A file's Annotation from its frame features, as Pipeline.annotate computes it."""
-    from framescribe.models.pipeline import Annotation
+    from framescribe.models.inference.pipeline import Annotation
 
     captions = pipeline.caption_segments(features, times, options) \
         if "captions" in options.tasks else ()
@@ -279,7 +279,7 @@ def annotation_to_json(annotation) -> str:
 
 
 def annotation_from_json(text: str):
-    from framescribe.models.pipeline import Annotation, CaptionSegment, GestureEvent
+    from framescribe.models.inference.pipeline import Annotation, CaptionSegment, GestureEvent
 
     raw = json.loads(text)
     return Annotation(tuple(CaptionSegment(**c) for c in raw["captions"]),

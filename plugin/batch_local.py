@@ -71,7 +71,7 @@ def load_pipeline(spec: JobSpec):
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from framescribe.models.pipeline import Pipeline
+    from framescribe.models.inference.pipeline import Pipeline
 
     return Pipeline.from_bundle(spec.bundle, runtime=spec.runtime)
 
@@ -147,7 +147,7 @@ def _decode_one(index: int, path: str, spec: JobSpec, put) -> bool:
                 decode_s = 0.0
             if chunk is None:
                 if pending is None:  # read_video raises first; never lose a file silently
-                    from framescribe.models.video_frames import VideoError
+                    from framescribe.models.inference.video_frames import VideoError
 
                     raise VideoError(f"{path}: no frames")
                 return True

@@ -79,7 +79,7 @@ class Annotator:
     def __init__(self, spec: dict):
         for name, value in QUIET_ENV.items():
             os.environ.setdefault(name, value)
-        from framescribe.models.pipeline import Pipeline
+        from framescribe.models.inference.pipeline import Pipeline
 
         self.spec = JobSpec(**{**spec, "tasks": tuple(spec["tasks"]),
                                "formats": tuple(spec["formats"])})

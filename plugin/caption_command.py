@@ -178,7 +178,7 @@ class EmbeddedAnnotator:
         _quiet_tensorflow()
         try:
             importlib.import_module("tensorflow" if args.runtime == "tf" else "ai_edge_litert")
-            from framescribe.models.pipeline import Pipeline
+            from framescribe.models.inference.pipeline import Pipeline
         except ImportError as error:
             raise RuntimeError(EMBEDDED_MISSING.format(missing=error)) from None
         bundle = args.bundle or default_bundle()
@@ -195,8 +195,8 @@ class EmbeddedAnnotator:
     def _options(self, config):
         from dataclasses import replace
 
-        from framescribe.models.caption_search import DecodingOptions
-        from framescribe.models.pipeline import PipelineOptions
+        from framescribe.models.inference.caption_search import DecodingOptions
+        from framescribe.models.inference.pipeline import PipelineOptions
 
         tasks = config.tasks or self.tasks
         missing = [t for t in tasks if t not in self.tasks]
@@ -218,8 +218,8 @@ class EmbeddedAnnotator:
         """Events of `frames` (frames_per_message is a wire setting: ignored here)."""
         import numpy as np
 
-        from framescribe.models.pipeline import CaptionSegment
-        from framescribe.models.video_frames import FrameSampler
+        from framescribe.models.inference.pipeline import CaptionSegment
+        from framescribe.models.inference.video_frames import FrameSampler
 
         options = self._options(config)
         pipeline, period = self.pipeline, 1.0 / self.frame_rate
@@ -321,7 +321,9 @@ class Progress:
     def sample(self, source: Iterable, frame_rate: float) -> Iterator:
         """The source's frames sampled to `frame_rate` (as the server samples them: sending
         the rest would only cost bandwidth), counted as they are read and sent."""
-        from framescribe.models.video_frames import FrameSampler  # numpy only, no TensorFlow
+        from framescribe.models.inference.video_frames import (
+            FrameSampler,  # numpy only, no TensorFlow
+        )
 
         sampler = FrameSampler(frame_rate)
         for item in source:

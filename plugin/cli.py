@@ -35,8 +35,8 @@ def _quiet_tensorflow() -> None:
 # -- annotate ------------------------------------------------------------------------------
 def _annotate(args) -> int:
     _quiet_tensorflow()
-    from framescribe.models.caption_search import DecodingOptions
-    from framescribe.models.pipeline import Pipeline, PipelineOptions
+    from framescribe.models.inference.caption_search import DecodingOptions
+    from framescribe.models.inference.pipeline import Pipeline, PipelineOptions
 
     if args.output:
         _check_output_directory(args.output)  # before minutes of work, and naming the file
@@ -151,9 +151,9 @@ def _add_batch_parser(commands) -> None:
 # -- eval ----------------------------------------------------------------------------------
 def _eval(args) -> int:
     _quiet_tensorflow()
-    from framescribe.models.evaluation import EvaluationOptions, evaluate
-    from framescribe.models.model_bundle import update_metrics
-    from framescribe.models.pipeline import Pipeline
+    from framescribe.models.bundle.model_bundle import update_metrics
+    from framescribe.models.evaluation.evaluation import EvaluationOptions, evaluate
+    from framescribe.models.inference.pipeline import Pipeline
 
     pipeline = Pipeline.from_bundle(args.bundle, runtime=args.runtime)
 
@@ -182,8 +182,8 @@ def _train(args) -> int:
     _quiet_tensorflow()
     from dataclasses import replace
 
-    from framescribe.models.caption_training import CaptionTrainingOptions
-    from framescribe.models.gesture_training import GestureTrainingOptions
+    from framescribe.models.training.caption_training import CaptionTrainingOptions
+    from framescribe.models.training.gesture_training import GestureTrainingOptions
 
     def usage(message: str) -> int:  # bad usage: one line, exit 2, before any work
         print(f"framescribe: error: {message}", file=sys.stderr)
@@ -217,7 +217,7 @@ def _train(args) -> int:
         return usage(f"{'--format' if args.data else '--data'} missing: a dataset needs both "
                      "--data PATH and --format (captions: msvd, msrvtt; gestures: wlasl, islr)")
     if dataset_only:
-        from framescribe.models.dataset_recipes import (
+        from framescribe.models.training.dataset_recipes import (
             DatasetTrainingOptions,
             train_from_dataset,
         )
@@ -239,7 +239,7 @@ def _train(args) -> int:
             return usage(str(error))
         train_from_dataset(replace(options, **heads(options.captions, options.gestures)))
         return 0
-    from framescribe.models.training_recipes import TrainingOptions, train
+    from framescribe.models.training.training_recipes import TrainingOptions, train
 
     tasks = {"captions": ("captions",), "gestures": ("gestures",),
              "demo": ("captions", "gestures")}[args.what]
@@ -272,9 +272,9 @@ def _train(args) -> int:
 # -- export --------------------------------------------------------------------------------
 def _export(args) -> int:
     _quiet_tensorflow()
-    from framescribe.models.evaluation import BENCHMARKS
-    from framescribe.models.litert_export import export_litert, record_litert_metrics
-    from framescribe.models.model_bundle import read_manifest
+    from framescribe.models.bundle.model_bundle import read_manifest
+    from framescribe.models.evaluation.evaluation import BENCHMARKS
+    from framescribe.models.runtimes.litert_export import export_litert, record_litert_metrics
 
     def log(line: str) -> None:
         print(f"export: {line}", file=sys.stderr)
@@ -381,7 +381,7 @@ def _add_serve_parser(commands) -> None:
 
 # -- data ----------------------------------------------------------------------------------
 def _data_preview(args) -> int:
-    from framescribe.models.contact_sheet import write_contact_sheet
+    from framescribe.models.data.contact_sheet import write_contact_sheet
 
     path = write_contact_sheet(args.name, args.output or f"{args.name}-{args.split}.png",
                                split=args.split, clips=args.clips)

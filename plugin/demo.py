@@ -89,8 +89,8 @@ def stream(stub, title: str, frames: Iterable[pb.Frame], config: pb.StreamConfig
 
 
 def run(bundle: str, runtime: str) -> int:
-    from framescribe.models.lasa_airwriting import ContinuousStreams, gesture_labels
-    from framescribe.models.moving_digits import MovingDigits
+    from framescribe.models.data.lasa_airwriting import ContinuousStreams, gesture_labels
+    from framescribe.models.data.moving_digits import MovingDigits
 
     print(f"starting `framescribe serve --bundle {bundle} --runtime {runtime}` ...")
     with LocalServer(["--bundle", bundle, "--runtime", runtime]) as server:

@@ -36,7 +36,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FrameScribeService"].full_name
 def load_pipeline(options: ServerOptions):
     """The bundle on the chosen runtime. runtime "tf" turns on GPU memory growth (and mixed
     precision when asked) before any model is built; "litert" never imports TensorFlow."""
-    from framescribe.models.pipeline import Pipeline
+    from framescribe.models.inference.pipeline import Pipeline
 
     if options.runtime == "tf":
         configure_tensorflow(options.mixed_precision)

@@ -16,10 +16,15 @@ from dataclasses import dataclass, replace
 import grpc
 import numpy as np
 
-from framescribe.models.caption_search import DecodingOptions
-from framescribe.models.gesture_events import EventOptions
-from framescribe.models.pipeline import CaptionSegment, GestureEvent, PipelineOptions
-from framescribe.models.video_frames import FrameSampler, VideoError, fit_frame, read_video
+from framescribe.models.inference.caption_search import DecodingOptions
+from framescribe.models.inference.gesture_events import EventOptions
+from framescribe.models.inference.pipeline import CaptionSegment, GestureEvent, PipelineOptions
+from framescribe.models.inference.video_frames import (
+    FrameSampler,
+    VideoError,
+    fit_frame,
+    read_video,
+)
 from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from framescribe.models.caption_search import DecodingOptions
-from framescribe.models.pipeline import Pipeline
+from framescribe.models.inference.caption_search import DecodingOptions
+from framescribe.models.inference.pipeline import Pipeline
 
 from .dynamic_batcher import BatcherOptions, DynamicBatcher
 from .encoder_pool import EncoderPool

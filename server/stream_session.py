@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from framescribe.models.caption_search import DecodingOptions
-from framescribe.models.gesture_events import EventOptions, GestureEventTracker
-from framescribe.models.pipeline import CaptionSegment, GestureEvent
+from framescribe.models.inference.caption_search import DecodingOptions
+from framescribe.models.inference.gesture_events import EventOptions, GestureEventTracker
+from framescribe.models.inference.pipeline import CaptionSegment, GestureEvent
 
 from .serving_model import CaptionRequest, GestureChunk, ServingModel
 

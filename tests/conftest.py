@@ -7,6 +7,12 @@ import os
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Benchmarks, experiments and fixtures live under tests/ (not shipped): child processes that
+# run them (`python -m benchmarks.naive_server`) find them through PYTHONPATH.
+_TESTS = os.path.dirname(os.path.abspath(__file__))
+if _TESTS not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (_TESTS, os.environ.get("PYTHONPATH")) if p)
 
 
 @pytest.fixture(scope="session")
@@ -14,14 +20,14 @@ def tiny_bundle(tmp_path_factory):
     """A complete bundle with untrained models: real files, real loading, fast to build."""
     import keras
 
-    from framescribe.models.caption_decoder import CaptionDecoder
-    from framescribe.models.caption_vocabulary import CaptionVocabulary
-    from framescribe.models.frame_encoder import FrameEncoder
-    from framescribe.models.gesture_classifier import GestureClassifier
-    from framescribe.models.lasa_airwriting import gesture_labels
-    from framescribe.models.litert_export import export_litert
-    from framescribe.models.model_bundle import BundleManifest, ModelEntry, save_bundle
-    from framescribe.models.moving_digits import MOTIONS
+    from framescribe.models.bundle.model_bundle import BundleManifest, ModelEntry, save_bundle
+    from framescribe.models.data.lasa_airwriting import gesture_labels
+    from framescribe.models.data.moving_digits import MOTIONS
+    from framescribe.models.networks.caption_decoder import CaptionDecoder
+    from framescribe.models.networks.caption_vocabulary import CaptionVocabulary
+    from framescribe.models.networks.frame_encoder import FrameEncoder
+    from framescribe.models.networks.gesture_classifier import GestureClassifier
+    from framescribe.models.runtimes.litert_export import export_litert
 
     keras.utils.set_random_seed(0)  # the same untrained weights on every run
     vocabulary = CaptionVocabulary.from_captions(

@@ -119,7 +119,7 @@ def test_local_engine_captions_every_good_file_and_records_the_bad_one(library, 
 
 
 def test_local_engine_gives_what_the_pipeline_gives(library, local_run):
-    from framescribe.models.pipeline import Pipeline
+    from framescribe.models.inference.pipeline import Pipeline
     from framescribe.plugin.batch_job import job_spec
     from framescribe.plugin.subtitles import get_writer, in_time_order
 

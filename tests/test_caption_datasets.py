@@ -8,21 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from framescribe.models.caption_datasets import (
-    CaptionVideo,
-    load_caption_dataset,
-    normalize_caption,
-)
-from framescribe.models.dataset_errors import DatasetError
-from framescribe.models.dataset_fixtures import (
+from fixtures.dataset_fixtures import (
     FIXTURE_VIDEO_SIZE,
     write_msrvtt_fixture,
     write_msvd_fixture,
     write_video,
 )
-from framescribe.models.moving_digits import MovingDigits
-from framescribe.models.video_frames import fit_frame, read_video
+
+from framescribe.models.data.caption_datasets import (
+    CaptionVideo,
+    load_caption_dataset,
+    normalize_caption,
+)
+from framescribe.models.data.dataset_errors import DatasetError
+from framescribe.models.data.moving_digits import MovingDigits
+from framescribe.models.inference.video_frames import fit_frame, read_video
 
 
 @pytest.fixture(scope="module")

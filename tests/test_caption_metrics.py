@@ -2,8 +2,12 @@ import shutil
 
 import pytest
 
-from framescribe.models import caption_metrics as cm
-from framescribe.models.caption_metrics import CaptionSlot, caption_metrics, parse_caption
+from framescribe.models.evaluation import caption_metrics as cm
+from framescribe.models.evaluation.caption_metrics import (
+    CaptionSlot,
+    caption_metrics,
+    parse_caption,
+)
 
 ONE = "digit 3 is moving up and down"
 TWO = "digit 3 is moving up and down and digit 8 is standing still"

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from framescribe.models.caption_search import DecodingOptions, decode_captions
-from framescribe.models.model_bundle import load_tensorflow_runtime
+from framescribe.models.bundle.model_bundle import load_tensorflow_runtime
+from framescribe.models.inference.caption_search import DecodingOptions, decode_captions
 
 
 @pytest.fixture(scope="module")

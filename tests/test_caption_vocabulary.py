@@ -2,7 +2,7 @@
 
 import pytest
 
-from framescribe.models.caption_vocabulary import CaptionVocabulary, tokenize
+from framescribe.models.networks.caption_vocabulary import CaptionVocabulary, tokenize
 
 
 def test_round_trip_and_special_tokens(tmp_path):

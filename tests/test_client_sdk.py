@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from server_helpers import DEMO, ServerThread, sample_video, self_signed_certificate
 
-from framescribe.models.pipeline import Pipeline
+from framescribe.models.inference.pipeline import Pipeline
 from framescribe.plugin.client import (
     MAX_FRAMES_PER_MESSAGE,
     AsyncClient,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import pytest
 
-from framescribe.models.contact_sheet import TEXT_STRIP_HEIGHT, write_contact_sheet
+from framescribe.models.data.contact_sheet import TEXT_STRIP_HEIGHT, write_contact_sheet
 
 
 @pytest.mark.parametrize("benchmark", ["moving-digits", "lasa-airwriting"])

@@ -12,11 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures import dataset_fixtures
 
-from framescribe.models import dataset_fixtures
-from framescribe.models.caption_datasets import load_caption_dataset
-from framescribe.models.caption_training import CaptionTrainingOptions
-from framescribe.models.dataset_recipes import (
+from framescribe.models.bundle.model_bundle import LITERT_FILES
+from framescribe.models.data.caption_datasets import load_caption_dataset
+from framescribe.models.data.sign_datasets import load_islr, load_wlasl, read_landmarks
+from framescribe.models.data.video_features_cache import VideoFeatures
+from framescribe.models.inference.landmark_features import LANDMARK_FEATURE_DIM
+from framescribe.models.inference.pipeline import Pipeline, PipelineOptions
+from framescribe.models.training.caption_training import CaptionTrainingOptions
+from framescribe.models.training.dataset_recipes import (
     DatasetTrainingOptions,
     caption_pairs,
     centred_window,
@@ -26,12 +31,7 @@ from framescribe.models.dataset_recipes import (
     train_from_dataset,
     usable_captions,
 )
-from framescribe.models.gesture_training import GestureTrainingOptions
-from framescribe.models.landmark_features import LANDMARK_FEATURE_DIM
-from framescribe.models.model_bundle import LITERT_FILES
-from framescribe.models.pipeline import Pipeline, PipelineOptions
-from framescribe.models.sign_datasets import load_islr, load_wlasl, read_landmarks
-from framescribe.models.video_features_cache import VideoFeatures
+from framescribe.models.training.gesture_training import GestureTrainingOptions
 from framescribe.plugin.cli import main
 
 CLI = [sys.executable, "-m", "framescribe.plugin.cli"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from framescribe.models.evaluation import EvaluationOptions, evaluate
-from framescribe.models.pipeline import Pipeline
+from framescribe.models.evaluation.evaluation import EvaluationOptions, evaluate
+from framescribe.models.inference.pipeline import Pipeline
 from framescribe.plugin.cli import default_bundle
 
 BUNDLE = Path(default_bundle())

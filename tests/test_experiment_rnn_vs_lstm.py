@@ -3,8 +3,7 @@
 import re
 
 import pytest
-
-from framescribe.models.experiment_rnn_vs_lstm import (
+from experiments.experiment_rnn_vs_lstm import (
     ExperimentOptions,
     parse_args,
     probe_windows,

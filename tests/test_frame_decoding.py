@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from framescribe.models.sign_datasets import ISLR_LANDMARKS
+from framescribe.models.data.sign_datasets import ISLR_LANDMARKS
 from framescribe.server.frame_decoding import (
     LANDMARK_VALUES,
     FrameError,

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from framescribe.models.encoder_pretraining import (
+from framescribe.models.networks.frame_encoder import BACKBONES, FrameEncoder, SpatialKeypoints
+from framescribe.models.training.encoder_pretraining import (
     TARGET_WIDTH,
     build_pretraining_model,
     digit_frame_targets,
     fingertip_frame_targets,
 )
-from framescribe.models.frame_encoder import BACKBONES, FrameEncoder, SpatialKeypoints
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
@@ -57,8 +57,8 @@ def test_local_weights_file_loads(tmp_path):
 
 @pytest.mark.parametrize("pooling", ["spatial", "avg"])
 def test_pretraining_heads_match_targets(pooling):
-    from framescribe.models.lasa_airwriting import ContinuousStreams
-    from framescribe.models.moving_digits import MovingDigits
+    from framescribe.models.data.lasa_airwriting import ContinuousStreams
+    from framescribe.models.data.moving_digits import MovingDigits
 
     clip = MovingDigits("train", size=2)[1]
     targets = digit_frame_targets(clip.tracks, 64)

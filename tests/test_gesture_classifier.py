@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from framescribe.models.gesture_classifier import GestureClassifier
+from framescribe.models.networks.gesture_classifier import GestureClassifier
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
@@ -21,7 +21,7 @@ def test_step_by_step_equals_whole_clip(cell):
 
 
 def test_runtime_step_equals_run(tiny_bundle):
-    from framescribe.models.model_bundle import load_tensorflow_runtime
+    from framescribe.models.bundle.model_bundle import load_tensorflow_runtime
 
     _, runtime = load_tensorflow_runtime(tiny_bundle)
     features = np.random.default_rng(1).normal(size=(2, 12, 128)).astype("float32")

@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from framescribe.models.gesture_events import (
+from framescribe.models.inference.gesture_events import (
     EventOptions,
     FinalEvent,
     GestureEventTracker,

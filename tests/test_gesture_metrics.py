@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from framescribe.models.gesture_metrics import (
+from framescribe.models.evaluation.gesture_metrics import (
     EventSpan,
     classification_metrics,
     event_metrics,

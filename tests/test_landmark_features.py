@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from framescribe.models.landmark_features import LANDMARK_FEATURE_DIM, landmark_features
-from framescribe.models.sign_datasets import ISLR_LANDMARKS, ISLR_PARTS
+from framescribe.models.data.sign_datasets import ISLR_LANDMARKS, ISLR_PARTS
+from framescribe.models.inference.landmark_features import LANDMARK_FEATURE_DIM, landmark_features
 
 
 def body(frames: int = 5, seed: int = 0) -> np.ndarray:
@@ -59,9 +59,9 @@ def test_wrong_layout_says_what_was_received(shape):
 def landmark_bundle(tmp_path_factory):
     import keras
 
-    from framescribe.models.gesture_classifier import GestureClassifier
-    from framescribe.models.litert_export import export_litert
-    from framescribe.models.model_bundle import BundleManifest, save_bundle
+    from framescribe.models.bundle.model_bundle import BundleManifest, save_bundle
+    from framescribe.models.networks.gesture_classifier import GestureClassifier
+    from framescribe.models.runtimes.litert_export import export_litert
 
     keras.utils.set_random_seed(0)
     labels = ("hello", "thanks", "yes")
@@ -76,8 +76,8 @@ def landmark_bundle(tmp_path_factory):
 
 
 def test_landmark_bundle_annotates_landmarks_not_images(landmark_bundle):
-    from framescribe.models.model_bundle import read_manifest
-    from framescribe.models.pipeline import Pipeline, PipelineOptions
+    from framescribe.models.bundle.model_bundle import read_manifest
+    from framescribe.models.inference.pipeline import Pipeline, PipelineOptions
 
     manifest = read_manifest(landmark_bundle)
     assert manifest.encoder is None and manifest.gesture_input == "landmarks"
@@ -92,7 +92,7 @@ def test_landmark_bundle_annotates_landmarks_not_images(landmark_bundle):
 
 
 def test_frames_bundle_refuses_landmarks(tiny_bundle):
-    from framescribe.models.pipeline import Pipeline
+    from framescribe.models.inference.pipeline import Pipeline
 
     with pytest.raises(ValueError, match="reads images, not landmarks"):
         Pipeline.from_bundle(tiny_bundle).annotate_landmarks(body())
@@ -102,7 +102,7 @@ def test_landmark_bundle_width_mismatch_is_named(landmark_bundle, tmp_path):
     import json
     import shutil
 
-    from framescribe.models.model_bundle import BundleError, load_tensorflow_runtime
+    from framescribe.models.bundle.model_bundle import BundleError, load_tensorflow_runtime
 
     copy = tmp_path / "b"
     shutil.copytree(landmark_bundle, copy)

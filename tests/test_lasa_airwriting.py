@@ -8,8 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from framescribe.models import lasa_airwriting as la
-from framescribe.models.lasa_airwriting import (
+from framescribe.models.data import lasa_airwriting as la
+from framescribe.models.data.lasa_airwriting import (
     FRAME_SIZE,
     GESTURE_FRAMES,
     LONG_GESTURE_FRAMES,

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framescribe.models.caption_search import DecodingOptions
-from framescribe.models.model_bundle import BundleError, read_manifest
-from framescribe.models.pipeline import Pipeline
+from framescribe.models.bundle.model_bundle import BundleError, read_manifest
+from framescribe.models.inference.caption_search import DecodingOptions
+from framescribe.models.inference.pipeline import Pipeline
 
 DEMO = Path(__file__).resolve().parents[1] / "models" / "bundles" / "demo"
 FEATURE_TOLERANCE = 1e-3
@@ -31,10 +31,10 @@ PROBABILITY_TOLERANCE = 1e-4
 CHILD = r"""
 import sys
 import numpy as np
-from framescribe.models.caption_search import DecodingOptions
-from framescribe.models.pipeline import Pipeline
-from framescribe.models.lasa_airwriting import LasaAirwriting
-from framescribe.models.moving_digits import MovingDigits
+from framescribe.models.inference.caption_search import DecodingOptions
+from framescribe.models.inference.pipeline import Pipeline
+from framescribe.models.data.lasa_airwriting import LasaAirwriting
+from framescribe.models.data.moving_digits import MovingDigits
 
 bundle, out = sys.argv[1], sys.argv[2]
 caption_clips, gesture_clips = int(sys.argv[3]), int(sys.argv[4])
@@ -65,8 +65,8 @@ def litert_outputs(bundle: Path, tmp_path: Path, caption_clips: int, gesture_cli
 
 
 def check_parity(bundle: Path, tmp_path: Path, caption_clips: int, gesture_clips: int) -> None:
-    from framescribe.models.lasa_airwriting import LasaAirwriting
-    from framescribe.models.moving_digits import MovingDigits
+    from framescribe.models.data.lasa_airwriting import LasaAirwriting
+    from framescribe.models.data.moving_digits import MovingDigits
 
     lite = litert_outputs(bundle, tmp_path, caption_clips, gesture_clips)
     pipeline = Pipeline.from_bundle(bundle, runtime="tf")
@@ -125,7 +125,7 @@ def _edit_manifest(bundle: Path, edit) -> None:
 
 
 def _load_litert(bundle: Path):
-    from framescribe.models.model_bundle import load_litert_runtime
+    from framescribe.models.bundle.model_bundle import load_litert_runtime
 
     return load_litert_runtime(bundle)
 

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from framescribe.models.model_bundle import (
+from framescribe.models.bundle.model_bundle import (
     BundleError,
     load_tensorflow_runtime,
     read_manifest,
@@ -104,9 +104,9 @@ def test_trained_models_are_saved_without_optimizer_state(tmp_path):
     import keras
     import numpy as np
 
-    from framescribe.models.frame_encoder import FrameEncoder
-    from framescribe.models.gesture_classifier import GestureClassifier
-    from framescribe.models.model_bundle import BundleManifest, ModelEntry, save_bundle
+    from framescribe.models.bundle.model_bundle import BundleManifest, ModelEntry, save_bundle
+    from framescribe.models.networks.frame_encoder import FrameEncoder
+    from framescribe.models.networks.gesture_classifier import GestureClassifier
 
     classifier = GestureClassifier(num_labels=3, input_dim=8, units=64)
     classifier.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(True))

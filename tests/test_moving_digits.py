@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from framescribe.models.moving_digits import (
+from framescribe.models.data.moving_digits import (
     CLIP_FRAMES,
     DIGIT_SIZE,
     FRAME_SIZE,

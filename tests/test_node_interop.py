@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from server_helpers import DEMO, ServerThread, decoded_jpegs, jpeg_frames
 
-from framescribe.models.lasa_airwriting import ContinuousStreams
-from framescribe.models.pipeline import Pipeline, PipelineOptions
+from framescribe.models.data.lasa_airwriting import ContinuousStreams
+from framescribe.models.inference.pipeline import Pipeline, PipelineOptions
 from framescribe.server.server_options import ServerOptions
 
 ROOT = Path(__file__).resolve().parents[1]

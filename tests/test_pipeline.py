@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from framescribe.models.pipeline import Pipeline, PipelineOptions
-from framescribe.models.video_frames import TimedFrame, VideoError, sample_frames
+from framescribe.models.inference.pipeline import Pipeline, PipelineOptions
+from framescribe.models.inference.video_frames import TimedFrame, VideoError, sample_frames
 
 
 def write_video(path, frames: int, width: int, height: int, fps: float = 20.0):

@@ -105,7 +105,7 @@ def test_metrics_endpoint_counts_requests(pipeline_for_metrics):
 
 @pytest.fixture(scope="module")
 def pipeline_for_metrics():
-    from framescribe.models.pipeline import Pipeline
+    from framescribe.models.inference.pipeline import Pipeline
 
     return Pipeline.from_bundle(DEMO)
 

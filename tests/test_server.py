@@ -19,9 +19,9 @@ from server_helpers import (
     stream_requests,
 )
 
-from framescribe.models.lasa_airwriting import ContinuousStreams
-from framescribe.models.moving_digits import MovingDigits
-from framescribe.models.pipeline import Pipeline, PipelineOptions
+from framescribe.models.data.lasa_airwriting import ContinuousStreams
+from framescribe.models.data.moving_digits import MovingDigits
+from framescribe.models.inference.pipeline import Pipeline, PipelineOptions
 from framescribe.server.server_options import ServerOptions
 from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
@@ -489,11 +489,12 @@ def test_graceful_shutdown_drains_in_flight_streams(pipeline, gesture_stream):
 def test_landmark_bundle_streams_client_landmarks(tmp_path):
     """A bundle trained on ISLR-style landmarks takes Frame.landmarks and answers like the
     in-process pipeline."""
-    from framescribe.models.dataset_fixtures import write_islr_fixture
-    from framescribe.models.gesture_classifier import GestureClassifier
-    from framescribe.models.landmark_features import LANDMARK_FEATURE_DIM
-    from framescribe.models.model_bundle import BundleManifest, save_bundle
-    from framescribe.models.sign_datasets import load_islr, read_landmarks
+    from fixtures.dataset_fixtures import write_islr_fixture
+
+    from framescribe.models.bundle.model_bundle import BundleManifest, save_bundle
+    from framescribe.models.data.sign_datasets import load_islr, read_landmarks
+    from framescribe.models.inference.landmark_features import LANDMARK_FEATURE_DIM
+    from framescribe.models.networks.gesture_classifier import GestureClassifier
 
     labels = ("a", "b", "c")
     bundle = tmp_path / "signs"

@@ -12,17 +12,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from framescribe.models.dataset_errors import DatasetError
-from framescribe.models.dataset_fixtures import (
+from fixtures.dataset_fixtures import (
     ISLR_SIGNS,
     WLASL_GLOSSES,
     write_islr_fixture,
     write_video,
     write_wlasl_fixture,
 )
-from framescribe.models.lasa_airwriting import GESTURE_FRAMES
-from framescribe.models.sign_datasets import (
+
+from framescribe.models.data.dataset_errors import DatasetError
+from framescribe.models.data.lasa_airwriting import GESTURE_FRAMES
+from framescribe.models.data.sign_datasets import (
     ISLR_LANDMARKS,
     ISLR_PARTS,
     LandmarkClip,
@@ -33,7 +33,7 @@ from framescribe.models.sign_datasets import (
     read_landmarks,
     wlasl_glosses,
 )
-from framescribe.models.video_frames import read_video
+from framescribe.models.inference.video_frames import read_video
 
 FACE, LEFT, POSE, RIGHT = (
     slice(*ISLR_PARTS[p]) for p in ("face", "left_hand", "pose", "right_hand")

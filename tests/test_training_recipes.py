@@ -2,10 +2,10 @@
 
 import json
 
-from framescribe.models.caption_training import CaptionTrainingOptions
-from framescribe.models.gesture_training import GestureTrainingOptions
-from framescribe.models.model_bundle import read_manifest
-from framescribe.models.training_recipes import TrainingOptions, train
+from framescribe.models.bundle.model_bundle import read_manifest
+from framescribe.models.training.caption_training import CaptionTrainingOptions
+from framescribe.models.training.gesture_training import GestureTrainingOptions
+from framescribe.models.training.training_recipes import TrainingOptions, train
 
 
 def tiny_options(tmp_path, tasks):

@@ -7,19 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.dataset_fixtures import write_video, write_wlasl_fixture
 
-from framescribe.models.dataset_fixtures import write_video, write_wlasl_fixture
-from framescribe.models.lasa_airwriting import GESTURE_FRAMES
-from framescribe.models.moving_digits import MovingDigits
-from framescribe.models.sign_datasets import load_wlasl
-from framescribe.models.video_features_cache import (
+from framescribe.models.data.lasa_airwriting import GESTURE_FRAMES
+from framescribe.models.data.moving_digits import MovingDigits
+from framescribe.models.data.sign_datasets import load_wlasl
+from framescribe.models.data.video_features_cache import (
     ENCODE_CHUNK,
     VideoFeatures,
     cached_video_features,
     clip_range,
     video_features,
 )
-from framescribe.models.video_frames import VideoError
+from framescribe.models.inference.video_frames import VideoError
 
 
 class ChannelMeans:

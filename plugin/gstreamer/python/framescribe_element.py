@@ -133,7 +133,7 @@ class _Stream(threading.Thread):
         element, settings = self.element, self.settings
         try:
             try:
-                from framescribe.models.video_frames import FrameSampler
+                from framescribe.models.inference.video_frames import FrameSampler
                 from framescribe.plugin.client import Client, FramescribeError, StreamConfig
             except ImportError as error:
                 element.fail(self.generation, Gst.CoreError.quark(), Gst.CoreError.MISSING_PLUGIN,

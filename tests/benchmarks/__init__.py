@@ -1,0 +1,1 @@
+"""benchmarks: not shipped with the package."""

@@ -1,0 +1,1 @@
+"""experiments: not shipped with the package."""
