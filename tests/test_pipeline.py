@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from framescribe.models.inference.pipeline import Pipeline, PipelineOptions
-from framescribe.models.inference.video_frames import TimedFrame, VideoError, sample_frames
+from framescribe.models.video import TimedFrame, VideoError, sample_frames
 
 
 def write_video(path, frames: int, width: int, height: int, fps: float = 20.0):
@@ -58,7 +58,8 @@ def test_unreadable_missing_and_empty_videos(pipeline, tmp_path):
         pipeline.annotate(empty)
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"this is not a video" * 100)
-    with pytest.raises(VideoError, match="garbage.mp4: (cannot open video|no decodable frames)"):
+    with pytest.raises(VideoError,
+                       match="garbage.mp4: (cannot open it as a video|no frames could be decoded)"):
         pipeline.annotate(garbage)
     with pytest.raises(VideoError, match="missing.mp4: no such file"):
         pipeline.annotate(tmp_path / "missing.mp4")

@@ -1,68 +1,42 @@
 """In-process pipeline: a video (file or timed frames) -> timed captions and gesture events.
 
-The one implementation of each inference step: the evaluation, the CLI, and (later) the server
-and batch runner all call these methods.
-
     pipeline = Pipeline.from_bundle("models/bundles/demo")
-    result = pipeline.annotate("clip.mp4")
+    result = pipeline.annotate("clip.mp4")                 # a whole video (VIDEO mode)
     for segment in result.captions: print(segment.start, segment.end, segment.text)
+
+    session = pipeline.stream(PipelineOptions(interim=True))  # a live stream (LIVE mode)
+    events = session.push(frames); ...; events += session.flush()
+
+The model steps (encode, caption, gesture step) live here once; the frame path around them
+(reading, sampling, windowing, event tracking, times) is the AnnotationSession's, which every
+entry point runs: the server's sessions, the batch engines and the CLI.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from framescribe.models.bundle.model_bundle import BundleManifest, load_labels, load_vocabulary
+from framescribe.models.bundle.bundle_manifest import BundleManifest, load_labels, load_vocabulary
+from framescribe.models.inference.annotation_session import AnnotationSession
 from framescribe.models.inference.caption_search import DecodingOptions, decode_captions
-from framescribe.models.inference.gesture_events import EventOptions, extract_events
-from framescribe.models.inference.video_frames import (
-    TimedFrame,
-    VideoError,
-    fit_frame,
-    read_video,
-    sample_frames,
+from framescribe.models.inference.events import CaptionSegment, GestureEvent
+from framescribe.models.inference.gesture_events import EventOptions
+from framescribe.models.inference.pipeline_options import (
+    TASKS,
+    PipelineOptions,
+    SessionSettings,
+    resolve_options,
+    video_tasks,
 )
+from framescribe.models.video import TimedFrame, fit_frame, open_source, sample_frames
 
-TASKS = ("captions", "gestures")
 RUNTIMES = ("tf", "litert")
-ENCODE_CHUNK = 256  # frames held in memory before encoding
-
-
-@dataclass(frozen=True)
-class PipelineOptions:
-    """What to compute and how. segment_frames None = the bundle's caption segment length."""
-
-    tasks: tuple[str, ...] = TASKS
-    segment_frames: int | None = None
-    decoding: DecodingOptions = field(default_factory=DecodingOptions)
-    events: EventOptions | None = None  # None = the bundle's tuned event options
-
-    def __post_init__(self):
-        unknown = set(self.tasks) - set(TASKS)
-        if unknown or not self.tasks:
-            raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {self.tasks}")
-        if self.segment_frames is not None and not 2 <= self.segment_frames <= 1024:
-            raise ValueError(f"segment_frames must be 2-1024, got {self.segment_frames}")
-
-
-@dataclass(frozen=True)
-class CaptionSegment:
-    start: float  # seconds
-    end: float  # seconds
-    text: str
-    log_prob: float  # of the whole caption
-
-
-@dataclass(frozen=True)
-class GestureEvent:
-    label: str
-    start: float  # seconds
-    end: float  # seconds
-    confidence: float  # 0-1
+__all__ = ["TASKS", "Annotation", "Pipeline", "PipelineOptions", "CaptionSegment",
+           "GestureEvent"]
 
 
 @dataclass(frozen=True)
@@ -72,13 +46,25 @@ class Annotation:
     frames: int  # frames used, after sampling to the model's frame rate
     duration: float  # seconds covered
 
+    @classmethod
+    def of(cls, events: Iterable, session: AnnotationSession) -> Annotation:
+        """The final events of a flushed session, with its frame count and duration."""
+        events = list(events)
+        return cls(tuple(e for e in events if isinstance(e, CaptionSegment)),
+                   tuple(e for e in events if isinstance(e, GestureEvent)),
+                   session.frames, session.duration)
 
-def _as_timed_frames(video, frame_rate: float) -> Iterable[TimedFrame]:
+
+def _timed_frames(video, frame_rate: float) -> Iterable:
+    """A path (read by the one video reader), an array (frames, h, w, 3) at the model's frame
+    rate, or an iterable of TimedFrame / (timestamp_s, frame)."""
     if isinstance(video, str | os.PathLike):
-        return read_video(video)
-    if isinstance(video, np.ndarray):  # (frames, h, w, 3) at the model's frame rate
-        return (TimedFrame(i / frame_rate, image) for i, image in enumerate(video))
-    return (f if isinstance(f, TimedFrame) else TimedFrame(float(f[0]), f[1]) for f in video)
+        with open_source(video) as source:
+            yield from source
+    elif isinstance(video, np.ndarray):
+        yield from (TimedFrame(i / frame_rate, image) for i, image in enumerate(video))
+    else:
+        yield from video
 
 
 class Pipeline:
@@ -99,17 +85,17 @@ class Pipeline:
         threads: LiteRT interpreter threads (None: the cores, at most 4)."""
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
-        from framescribe.models.bundle import model_bundle
+        from framescribe.models.bundle import bundle_loader
 
         if runtime == "litert":
-            manifest, loaded = model_bundle.load_litert_runtime(directory, threads)
+            manifest, loaded = bundle_loader.load_litert_runtime(directory, threads)
         else:
-            manifest, loaded = model_bundle.load_tensorflow_runtime(directory)
+            manifest, loaded = bundle_loader.load_tensorflow_runtime(directory)
         vocabulary = load_vocabulary(directory) if manifest.caption_decoder else None
         labels = load_labels(directory) if manifest.gesture_classifier else None
         return cls(manifest, loaded, vocabulary, labels)
 
-    # -- steps ---------------------------------------------------------------------------
+    # -- model steps ---------------------------------------------------------------------
     def encode(self, frames) -> np.ndarray:
         """Frames of any size (sequence of (h, w, 3) uint8 RGB) -> features (n, feature_dim)."""
         size = self.manifest.input_size
@@ -132,7 +118,6 @@ class Pipeline:
             raise ValueError("this bundle has no gesture classifier")
         return self.runtime.gesture_run(features)
 
-    # -- whole videos --------------------------------------------------------------------
     @property
     def reads_landmarks(self) -> bool:
         """True when the gesture classifier reads hand/pose landmarks instead of images."""
@@ -144,15 +129,40 @@ class Pipeline:
 
         return landmark_features(landmarks)
 
+    # -- running modes -------------------------------------------------------------------
+    def settings(self, options: PipelineOptions | None = None,
+                 landmarks: bool = False) -> SessionSettings:
+        """options resolved against this bundle, for video frames (or landmark frames)."""
+        available = ("gestures",) if landmarks else video_tasks(self.manifest)
+        if landmarks and not self.reads_landmarks:
+            raise ValueError("this bundle's gesture classifier reads images, not landmarks; "
+                             "use annotate() with video frames")
+        if not landmarks and self.reads_landmarks and options is not None and options.tasks \
+                and "gestures" in options.tasks:
+            raise ValueError("this bundle's gesture classifier reads hand landmarks (ISLR "
+                             "layout), not images; send landmarks (annotate_landmarks)")
+        return resolve_options(self.manifest, options, available)
+
+    def stream(self, options: PipelineOptions | SessionSettings | None = None
+               ) -> AnnotationSession:
+        """LIVE mode: a session to push frames into as they come (see AnnotationSession)."""
+        settings = options if isinstance(options, SessionSettings) else self.settings(options)
+        return AnnotationSession(self, settings)
+
+    def annotate(self, video, options: PipelineOptions | SessionSettings | None = None
+                 ) -> Annotation:
+        """VIDEO mode: a file path, an array (frames, h, w, 3) at the model's frame rate, or an
+        iterable of TimedFrame / (timestamp_s, frame) with increasing timestamps."""
+        session = self.stream(options)
+        events = session.push(_timed_frames(video, self.manifest.frame_rate))
+        return Annotation.of(events + session.flush(), session)
+
     def annotate_landmarks(self, landmarks, timestamps=None,
                            options: PipelineOptions | None = None) -> Annotation:
         """Gesture events from landmark frames (ISLR layout (frames, 543, 3), NaN = missing),
         for bundles with gesture_input "landmarks". timestamps (frames,) in seconds, default
         the bundle's frame rate; frames are sampled to that rate like video frames."""
-        if not self.reads_landmarks:
-            raise ValueError("this bundle's gesture classifier reads images, not landmarks; "
-                             "use annotate() with video frames")
-        options = options or PipelineOptions(tasks=("gestures",))
+        session = AnnotationSession(self, self.settings(options, landmarks=True))
         landmarks = np.asarray(landmarks, np.float32)
         rate = self.manifest.frame_rate
         if timestamps is None:
@@ -164,77 +174,6 @@ class Pipeline:
                                      rate))
         if not sampled:
             raise ValueError("no landmark frames")
-        times = np.array([f.timestamp for f in sampled])
         features = self.landmark_features(landmarks[[f.image for f in sampled]])
-        gestures = self.gesture_events(features, times, options)
-        return Annotation((), tuple(gestures), len(times),
-                          float(times[-1] - times[0] + 1.0 / rate))
-
-    def annotate(self, video, options: PipelineOptions | None = None) -> Annotation:
-        """Annotate a video: a file path, an array (frames, h, w, 3) at the model's frame rate,
-        or an iterable of TimedFrame / (timestamp_s, frame) with non-decreasing timestamps."""
-        options = options or PipelineOptions(
-            tasks=("captions",) if self.reads_landmarks else TASKS)
-        if "captions" in options.tasks and self.vocabulary is None:
-            raise ValueError("this bundle has no caption decoder; ask for tasks=('gestures',)")
-        if "gestures" in options.tasks and self.labels is None:
-            raise ValueError("this bundle has no gesture classifier; ask for tasks=('captions',)")
-        if "gestures" in options.tasks and self.reads_landmarks:
-            raise ValueError("this bundle's gesture classifier reads hand landmarks (ISLR "
-                             "layout), not images; send landmarks (annotate_landmarks)")
-        rate = self.manifest.frame_rate
-        timestamps, chunks, pending = [], [], []
-        for frame in sample_frames(_as_timed_frames(video, rate), rate):
-            timestamps.append(frame.timestamp)
-            pending.append(frame.image)
-            if len(pending) == ENCODE_CHUNK:
-                chunks.append(self.encode(pending))
-                pending = []
-        if pending:
-            chunks.append(self.encode(pending))
-        if not timestamps:
-            raise VideoError("the video has no frames")
-        features = np.concatenate(chunks)
-        times = np.asarray(timestamps)
-        captions = self.caption_segments(features, times, options) \
-            if "captions" in options.tasks else ()
-        gestures = self.gesture_events(features, times, options) \
-            if "gestures" in options.tasks else ()
-        return Annotation(tuple(captions), tuple(gestures), len(times),
-                          float(times[-1] - times[0] + 1.0 / rate))
-
-    def caption_segments(self, features, times, options: PipelineOptions):
-        """features (frames, D) and their times (frames,) s -> CaptionSegments, one per window."""
-        length = options.segment_frames or self.manifest.caption_segment_frames
-        starts = list(range(0, len(features), length))
-        # A short tail (under half a segment) joins the previous segment.
-        if len(starts) > 1 and len(features) - starts[-1] < length // 2:
-            starts.pop()
-        bounds = [(s, starts[i + 1] if i + 1 < len(starts) else len(features))
-                  for i, s in enumerate(starts)]
-        decoding = replace(options.decoding, max_length=self.manifest.caption_max_length)
-        texts: dict[int, tuple[str, float]] = {}
-        by_length: dict[int, list[int]] = {}
-        for i, (s, e) in enumerate(bounds):
-            by_length.setdefault(e - s, []).append(i)
-        for members in by_length.values():
-            batch = np.stack([features[bounds[i][0]:bounds[i][1]] for i in members])
-            for i, result in zip(members, self.caption(batch, decoding), strict=True):
-                texts[i] = result
-        return [CaptionSegment(float(times[s]), self.end_time(times, e), *texts[i])
-                for i, (s, e) in enumerate(bounds)]
-
-    def end_time(self, times: np.ndarray, end: int) -> float:
-        """End of frames [.., end): the next frame's time, or the last one's plus a period."""
-        if end < len(times):
-            return float(times[end])
-        return float(times[end - 1] + 1.0 / self.manifest.frame_rate)
-
-    def gesture_events(self, features, times, options: PipelineOptions):
-        """features (frames, D) and their times (frames,) s -> GestureEvents of the clip."""
-        probs = self.gesture_probabilities(features[None])[0]
-        return [
-            GestureEvent(self.labels[e.label], float(times[e.start]),
-                         self.end_time(times, e.end), e.confidence)
-            for e in extract_events(probs, options.events or self.default_event_options)
-        ]
+        events = session.push_features([f.timestamp for f in sampled], features)
+        return Annotation.of(events + session.flush(), session)
