@@ -30,15 +30,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from framescribe.models.bundle.model_bundle import (
+from framescribe.models.bundle.bundle_manifest import (
     LITERT_DIR,
     LITERT_FILES,
     LITERT_SOURCES,
     MANIFEST,
     file_sha256,
     read_manifest,
-    write_json_atomically,
 )
+from framescribe.models.bundle.bundle_writer import write_json_atomically
 
 QUANTIZATIONS = ("none", "dynamic")
 
@@ -151,7 +151,7 @@ def export_litert(bundle: str | os.PathLike, quantize: str = "none",
     previous files stay in place until the new set is complete."""
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
-    from framescribe.models.bundle.model_bundle import load_tensorflow_runtime
+    from framescribe.models.bundle.bundle_loader import load_tensorflow_runtime
 
     bundle = Path(bundle)
     _, runtime = load_tensorflow_runtime(bundle)

@@ -19,12 +19,13 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from framescribe.models.bundle.model_bundle import LITERT_FILES, BundleError
+from framescribe.models.bundle.bundle_manifest import LITERT_FILES, BundleError
 
 # Frames per interpreter call. Measured here (XNNPack, 2 threads): MobileNetV3-Small 224 runs
 # 2,195 frames/s at 4-8 frames a call but 1,354 at 64 (larger calls spill the CPU caches);
@@ -32,17 +33,30 @@ from framescribe.models.bundle.model_bundle import LITERT_FILES, BundleError
 ENCODER_CHUNK = 8
 
 
+# caption_init runs its frame reader as WHILE loops. With LiteRT's memory planner reusing
+# intermediate tensors (ai-edge-litert 2.3.0, AUTO resolver), its calls after the first could
+# read another call's leftovers: the first captions of a process came out wrong (segments 2..N
+# of the first batch) depending on the heap's history, later ones right. Keeping every
+# intermediate tensor (a few hundred kB for this model) made every call agree.
+KEEP_INTERMEDIATES = frozenset({"caption_init"})
+
+
 def default_threads() -> int:
     """Interpreter threads: the machine's cores, at most 4 (more rarely helps these models)."""
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def open_signature(path: str | os.PathLike, signature: str, threads: int | None = None):
+def open_signature(path: str | os.PathLike, signature: str, threads: int | None = None,
+                   keep_intermediates: bool = False):
     """A callable SignatureRunner: runner(**named numpy inputs) -> dict of numpy outputs.
-    Inputs whose shape differs from the last call are resized automatically."""
+    Inputs whose shape differs from the last call are resized automatically.
+    keep_intermediates: give every intermediate tensor its own memory (see KEEP_INTERMEDIATES)."""
     try:
-        interpreter = Interpreter(model_path=os.fspath(path),
-                                  num_threads=threads or default_threads())
+        with warnings.catch_warnings():  # "for debugging only": here it is a correctness fix
+            warnings.simplefilter("ignore", UserWarning)
+            interpreter = Interpreter(model_path=os.fspath(path),
+                                      num_threads=threads or default_threads(),
+                                      experimental_preserve_all_tensors=keep_intermediates)
         return interpreter.get_signature_runner(signature)
     except (ValueError, RuntimeError) as error:
         message = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
@@ -66,7 +80,8 @@ class LiteRTRuntime:
         """files: role (encoder, caption_init, caption_step, gesture_step) -> .tflite path."""
         refuse_next_to_tensorflow()
         self.manifest = manifest
-        self._runners = {role: open_signature(path, LITERT_FILES[role][1], threads)
+        self._runners = {role: open_signature(path, LITERT_FILES[role][1], threads,
+                                              keep_intermediates=role in KEEP_INTERMEDIATES)
                          for role, path in files.items()}
         self._feature_dim = 0  # a landmark-gesture bundle without captions has no encoder
         if "encoder" in self._runners:
