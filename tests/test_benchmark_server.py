@@ -11,8 +11,7 @@ import json
 
 import numpy as np
 import pytest
-
-from framescribe.server import benchmark_server as bench
+from benchmarks import benchmark_server as bench
 
 
 @pytest.fixture(scope="module")

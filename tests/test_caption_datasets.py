@@ -22,7 +22,7 @@ from framescribe.models.data.caption_datasets import (
 )
 from framescribe.models.data.dataset_errors import DatasetError
 from framescribe.models.data.moving_digits import MovingDigits
-from framescribe.models.inference.video_frames import fit_frame, read_video
+from framescribe.models.video import fit_frame, read_video
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,11 @@ METRIC_KEYS = {
 }
 
 
+# .ci/run installs Java, and in CI a skip fails (tests/conftest.py).
+needs_java = pytest.mark.skipif(shutil.which("java") is None,
+                                reason="METEOR needs java (Debian: default-jre-headless)")
+
+
 @pytest.fixture
 def no_java(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
@@ -168,7 +173,7 @@ def test_mismatched_lengths_raise(no_java):
 
 
 @pytest.mark.slow  # starts a JVM that loads METEOR's paraphrase table (5-15 s)
-@pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs java")
+@needs_java
 def test_meteor_with_java():
     hyps = [ONE, "digit 3 is standing still"]
     result = caption_metrics(hyps, [[ONE], [TWO, TWO_SWAPPED_ORDER]])
@@ -178,7 +183,7 @@ def test_meteor_with_java():
     assert result["by_digit_count"]["2"]["meteor"] < 1.0
 
 
-@pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs java")
+@needs_java
 def test_hung_meteor_is_killed_and_gives_none(monkeypatch):
     # the watchdog kills the JVM long before it has loaded; nothing blocks or leaks
     monkeypatch.setattr(cm, "METEOR_TIMEOUT_S", 0.2)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from framescribe.models.bundle.model_bundle import load_tensorflow_runtime
+from framescribe.models.bundle.bundle_loader import load_tensorflow_runtime
 from framescribe.models.inference.caption_search import DecodingOptions, decode_captions
 
 

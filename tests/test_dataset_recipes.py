@@ -14,24 +14,27 @@ import numpy as np
 import pytest
 from fixtures import dataset_fixtures
 
-from framescribe.models.bundle.model_bundle import LITERT_FILES
+from framescribe.models.bundle.bundle_manifest import LITERT_FILES
 from framescribe.models.data.caption_datasets import load_caption_dataset
-from framescribe.models.data.sign_datasets import load_islr, load_wlasl, read_landmarks
+from framescribe.models.data.islr_dataset import load_islr
+from framescribe.models.data.islr_landmarks import read_landmarks
 from framescribe.models.data.video_features_cache import VideoFeatures
+from framescribe.models.data.wlasl_dataset import load_wlasl
 from framescribe.models.inference.landmark_features import LANDMARK_FEATURE_DIM
 from framescribe.models.inference.pipeline import Pipeline, PipelineOptions
+from framescribe.models.training.caption_dataset_recipe import (
+    caption_pairs,
+    centred_window,
+    usable_captions,
+)
 from framescribe.models.training.caption_training import CaptionTrainingOptions
 from framescribe.models.training.dataset_recipes import (
     DatasetTrainingOptions,
-    caption_pairs,
-    centred_window,
     format_problem,
-    islr_sequence_features,
-    sign_stream,
     train_from_dataset,
-    usable_captions,
 )
 from framescribe.models.training.gesture_training import GestureTrainingOptions
+from framescribe.models.training.sign_dataset_recipe import islr_sequence_features, sign_stream
 from framescribe.plugin.cli import main
 
 CLI = [sys.executable, "-m", "framescribe.plugin.cli"]

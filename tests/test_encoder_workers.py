@@ -80,7 +80,7 @@ def test_fitted_arrays_travel_as_raw_rgb(pool):
 def test_large_raw_frames_are_fitted_in_the_worker(pool):
     """1280x720 RGB24 frames (2.7 MB each, far over a pipe's buffer) stream to the worker
     frame by frame; they encode as the same frames fitted here first."""
-    from framescribe.models.inference.video_frames import fit_frame
+    from framescribe.models.video import fit_frame
 
     big = np.random.default_rng(4).integers(0, 256, (3, 720, 1280, 3), np.uint8)
     raw = [pb.Image(format=pb.IMAGE_FORMAT_RGB24, width=1280, height=720, data=f.tobytes())

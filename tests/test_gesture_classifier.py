@@ -21,7 +21,7 @@ def test_step_by_step_equals_whole_clip(cell):
 
 
 def test_runtime_step_equals_run(tiny_bundle):
-    from framescribe.models.bundle.model_bundle import load_tensorflow_runtime
+    from framescribe.models.bundle.bundle_loader import load_tensorflow_runtime
 
     _, runtime = load_tensorflow_runtime(tiny_bundle)
     features = np.random.default_rng(1).normal(size=(2, 12, 128)).astype("float32")

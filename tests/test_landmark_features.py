@@ -59,7 +59,8 @@ def test_wrong_layout_says_what_was_received(shape):
 def landmark_bundle(tmp_path_factory):
     import keras
 
-    from framescribe.models.bundle.model_bundle import BundleManifest, save_bundle
+    from framescribe.models.bundle.bundle_manifest import BundleManifest
+    from framescribe.models.bundle.bundle_writer import save_bundle
     from framescribe.models.networks.gesture_classifier import GestureClassifier
     from framescribe.models.runtimes.litert_export import export_litert
 
@@ -76,7 +77,7 @@ def landmark_bundle(tmp_path_factory):
 
 
 def test_landmark_bundle_annotates_landmarks_not_images(landmark_bundle):
-    from framescribe.models.bundle.model_bundle import read_manifest
+    from framescribe.models.bundle.bundle_manifest import read_manifest
     from framescribe.models.inference.pipeline import Pipeline, PipelineOptions
 
     manifest = read_manifest(landmark_bundle)
@@ -102,7 +103,8 @@ def test_landmark_bundle_width_mismatch_is_named(landmark_bundle, tmp_path):
     import json
     import shutil
 
-    from framescribe.models.bundle.model_bundle import BundleError, load_tensorflow_runtime
+    from framescribe.models.bundle.bundle_loader import load_tensorflow_runtime
+    from framescribe.models.bundle.bundle_manifest import BundleError
 
     copy = tmp_path / "b"
     shutil.copytree(landmark_bundle, copy)

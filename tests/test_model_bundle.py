@@ -5,11 +5,8 @@ import shutil
 
 import pytest
 
-from framescribe.models.bundle.model_bundle import (
-    BundleError,
-    load_tensorflow_runtime,
-    read_manifest,
-)
+from framescribe.models.bundle.bundle_loader import load_tensorflow_runtime
+from framescribe.models.bundle.bundle_manifest import BundleError, read_manifest
 
 
 @pytest.fixture
@@ -104,7 +101,8 @@ def test_trained_models_are_saved_without_optimizer_state(tmp_path):
     import keras
     import numpy as np
 
-    from framescribe.models.bundle.model_bundle import BundleManifest, ModelEntry, save_bundle
+    from framescribe.models.bundle.bundle_manifest import BundleManifest, ModelEntry
+    from framescribe.models.bundle.bundle_writer import save_bundle
     from framescribe.models.networks.frame_encoder import FrameEncoder
     from framescribe.models.networks.gesture_classifier import GestureClassifier
 

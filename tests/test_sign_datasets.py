@@ -21,19 +21,17 @@ from fixtures.dataset_fixtures import (
 )
 
 from framescribe.models.data.dataset_errors import DatasetError
-from framescribe.models.data.lasa_airwriting import GESTURE_FRAMES
+from framescribe.models.data.islr_dataset import islr_participant_splits, load_islr
+from framescribe.models.data.islr_landmarks import read_landmarks
+from framescribe.models.data.lasa_airwriting_paths import GESTURE_FRAMES
 from framescribe.models.data.sign_datasets import (
     ISLR_LANDMARKS,
     ISLR_PARTS,
     LandmarkClip,
     SignVideoClip,
-    islr_participant_splits,
-    load_islr,
-    load_wlasl,
-    read_landmarks,
-    wlasl_glosses,
 )
-from framescribe.models.inference.video_frames import read_video
+from framescribe.models.data.wlasl_dataset import load_wlasl, wlasl_glosses
+from framescribe.models.video import read_video
 
 FACE, LEFT, POSE, RIGHT = (
     slice(*ISLR_PARTS[p]) for p in ("face", "left_hand", "pose", "right_hand")

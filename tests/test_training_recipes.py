@@ -2,7 +2,7 @@
 
 import json
 
-from framescribe.models.bundle.model_bundle import read_manifest
+from framescribe.models.bundle.bundle_manifest import read_manifest
 from framescribe.models.training.caption_training import CaptionTrainingOptions
 from framescribe.models.training.gesture_training import GestureTrainingOptions
 from framescribe.models.training.training_recipes import TrainingOptions, train

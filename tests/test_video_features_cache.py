@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from fixtures.dataset_fixtures import write_video, write_wlasl_fixture
 
-from framescribe.models.data.lasa_airwriting import GESTURE_FRAMES
+from framescribe.models.data.lasa_airwriting_paths import GESTURE_FRAMES
 from framescribe.models.data.moving_digits import MovingDigits
-from framescribe.models.data.sign_datasets import load_wlasl
 from framescribe.models.data.video_features_cache import (
     ENCODE_CHUNK,
     VideoFeatures,
@@ -19,7 +18,8 @@ from framescribe.models.data.video_features_cache import (
     clip_range,
     video_features,
 )
-from framescribe.models.inference.video_frames import VideoError
+from framescribe.models.data.wlasl_dataset import load_wlasl
+from framescribe.models.video import VideoError
 
 
 class ChannelMeans:

@@ -13,7 +13,8 @@ import tempfile
 import cv2
 import numpy as np
 
-from framescribe.models.data.lasa_airwriting import LasaAirwriting, gesture_labels
+from framescribe.models.data.lasa_airwriting import LasaAirwriting
+from framescribe.models.data.lasa_airwriting_paths import gesture_labels
 from framescribe.models.data.moving_digits import MovingDigits
 
 BENCHMARKS = ("moving-digits", "lasa-airwriting")

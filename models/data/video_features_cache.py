@@ -1,7 +1,7 @@
 """Per-video frame features, computed once and cached on disk as .npz.
 
-A video is read (read_video), sampled to ``frame_rate`` (sample_frames), each kept frame fitted
-to the encoder's square input (fit_frame) and encoded in chunks of at most ENCODE_CHUNK frames.
+A video is read (read_video), sampled to ``frame_rate`` and each kept frame fitted to the
+encoder's square input (fitted_chunks), and encoded in chunks of at most ENCODE_CHUNK frames.
 The cache key hashes the video's absolute path, size and modification time with the sampling
 and encoder settings, so an edited video or another encoder never reuses a stale entry; an
 unreadable or inconsistent cache file is recomputed and replaced. Files are written atomically
@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from framescribe.models.inference.video_frames import (
+from framescribe.models.video import (
     TimedFrame,
     VideoError,
-    fit_frame,
+    fitted_chunks,
     read_video,
-    sample_frames,
 )
 
 ENCODE_CHUNK = 256  # frames per encode() call, at most
@@ -104,20 +103,24 @@ def video_features(
     """Read, sample, fit and encode a video, without any cache."""
     if not frame_rate > 0:
         raise ValueError(f"frame_rate must be > 0 frames per second, got {frame_rate}")
-    features, times, indices, batch = [], [], [], []
-    for index, frame in _sampled(path, frame_rate):
-        batch.append(fit_frame(frame.image, input_size))
-        times.append(frame.timestamp)
-        indices.append(index)
-        if len(batch) == ENCODE_CHUNK:
-            features.append(_encode(encode, batch, path))
-            batch = []
-    if batch:
-        features.append(_encode(encode, batch, path))
+    source_index: dict[float, int] = {}  # repaired timestamps are unique: time -> frame
+
+    def counted() -> Iterator[TimedFrame]:
+        for index, frame in enumerate(read_video(path)):
+            source_index[frame.timestamp] = index
+            yield frame
+
+    features, times = [], []
+    for chunk_times, frames in fitted_chunks(counted(), frame_rate, input_size, ENCODE_CHUNK):
+        features.append(_encode(encode, frames, path))
+        times.append(chunk_times)
+    if not features:
+        raise VideoError(f"{path}: no frames")
+    timestamps = np.concatenate(times)
     return VideoFeatures(
         features=np.concatenate(features),
-        timestamps=np.asarray(times, np.float64),
-        source_frames=np.asarray(indices, np.int64),
+        timestamps=timestamps,
+        source_frames=np.asarray([source_index[t] for t in timestamps], np.int64),
     )
 
 
@@ -145,27 +148,8 @@ def clip_range(features: VideoFeatures, frame_start: int, frame_end: int | None)
     return features.features[[int(np.argmin(np.abs(source - middle)))]]
 
 
-def _sampled(path: str | os.PathLike, frame_rate: float) -> Iterator[tuple[int, TimedFrame]]:
-    """(source frame index, frame) of each frame sample_frames keeps.
-
-    sample_frames is a streaming filter: each frame it yields is the one it read last, so the
-    index is counted as frames are read (checked, not assumed).
-    """
-    last: list = [-1, None]  # index and frame most recently read
-
-    def counted() -> Iterator[TimedFrame]:
-        for index, frame in enumerate(read_video(path)):
-            last[:] = [index, frame]
-            yield frame
-
-    for frame in sample_frames(counted(), frame_rate):
-        if frame is not last[1]:
-            raise RuntimeError("sample_frames yielded a frame other than the one it read last")
-        yield last[0], frame
-
-
-def _encode(encode: Encoder, batch: list[np.ndarray], path: str | os.PathLike) -> np.ndarray:
-    out = np.asarray(encode(np.stack(batch)), np.float32)
+def _encode(encode: Encoder, batch: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+    out = np.asarray(encode(batch), np.float32)
     if out.ndim != 2 or len(out) != len(batch):
         raise ValueError(
             f"{path}: encoder returned shape {out.shape} for {len(batch)} frames "

@@ -74,7 +74,7 @@ def _gesture_stream_frames(count: int, seed: int):
 
 def _encoder(options: TrainingOptions, checkpoints: Path, started: float):
     """Stage 1: a pretrained (or reused) FrameEncoder."""
-    from framescribe.models.bundle.model_bundle import load_encoder
+    from framescribe.models.bundle.bundle_loader import load_encoder
     from framescribe.models.networks.frame_encoder import FrameEncoder
     from framescribe.models.training.encoder_pretraining import (
         PretrainingOptions,
@@ -121,7 +121,7 @@ def _fit(frames: np.ndarray, size: int) -> np.ndarray:
     """Resize benchmark frames (n, 64, 64, 3) when the encoder's input size differs."""
     if frames.shape[1] == size:
         return frames
-    from framescribe.models.inference.video_frames import fit_frame
+    from framescribe.models.video import fit_frame
 
     return np.stack([fit_frame(f, size) for f in frames])
 
@@ -180,8 +180,9 @@ def train(options: TrainingOptions) -> dict:
     """Run the recipe; returns the final manifest as JSON-ready dict."""
     import keras
 
-    from framescribe.models.bundle.model_bundle import BundleManifest, ModelEntry, save_bundle
-    from framescribe.models.data.lasa_airwriting import gesture_labels
+    from framescribe.models.bundle.bundle_manifest import BundleManifest, ModelEntry
+    from framescribe.models.bundle.bundle_writer import save_bundle
+    from framescribe.models.data.lasa_airwriting_paths import gesture_labels
     from framescribe.models.networks.caption_vocabulary import CaptionVocabulary
     from framescribe.models.runtimes.tf_runtime import TensorFlowRuntime
     from framescribe.models.training.caption_training import (
@@ -258,7 +259,7 @@ def _benchmarks(tasks) -> list[str]:
 
 def evaluate_and_record(bundle: str, tasks, limit: int | None, started: float) -> None:
     """Evaluate on the test splits and store the metrics in the bundle's manifest."""
-    from framescribe.models.bundle.model_bundle import update_metrics
+    from framescribe.models.bundle.bundle_writer import update_metrics
     from framescribe.models.evaluation.evaluation import EvaluationOptions, evaluate
     from framescribe.models.inference.pipeline import Pipeline
 

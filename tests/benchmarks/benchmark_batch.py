@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PATTERNS = ("testsrc2", "mandelbrot", "smptebars", "life", "rgbtestsrc", "cellauto")
 
 
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark_batch: error: --engines takes local, local-litert and/or ray, got "
               f"{args.engines!r}", file=sys.stderr)
         return 2
-    from framescribe.plugin.batch_job import BatchOptions, job_spec
+    from framescribe.plugin.batch_spec import BatchOptions, job_spec
 
     spec = job_spec(BatchOptions(bundle=args.bundle))
 

@@ -63,7 +63,7 @@ from framescribe.plugin.local_server import LocalServer
 from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
-DEMO_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "bundles" / "demo"
+DEMO_BUNDLE = Path(__file__).resolve().parents[2] / "models" / "bundles" / "demo"
 PERIOD_MS = 100  # frame timestamps: 10 fps, the bundles' frame rate, so every frame is used
 JPEG_QUALITY = 90
 UNIQUE_FRAMES = 256  # distinct JPEGs, cycled through by every stream
@@ -174,8 +174,9 @@ def build_mobilenet_bundle(directory: Path, log: Callable[[str], None]) -> Bundl
     per model."""
     import keras
 
-    from framescribe.models.bundle.model_bundle import BundleManifest, ModelEntry, save_bundle
-    from framescribe.models.data.lasa_airwriting import gesture_labels
+    from framescribe.models.bundle.bundle_manifest import BundleManifest, ModelEntry
+    from framescribe.models.bundle.bundle_writer import save_bundle
+    from framescribe.models.data.lasa_airwriting_paths import gesture_labels
     from framescribe.models.networks.frame_encoder import FrameEncoder
     from framescribe.models.networks.gesture_classifier import GestureClassifier
     from framescribe.models.runtimes.litert_export import export_litert

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEMO_BUNDLE = Path(__file__).resolve().parent / "bundles" / "demo"
+DEMO_BUNDLE = Path(__file__).resolve().parents[2] / "models" / "bundles" / "demo"
 ENCODER_BATCH = 64  # frames per call in the batched encoder measurement
 STEP_BATCHES = (1, 32)  # sequences per caption_step / gesture_step call
 CAPTION_SEGMENTS = 16  # segments decoded together in the decode_captions measurement
@@ -270,8 +270,9 @@ def pipeline_measurement(pipeline, options: BenchmarkOptions) -> Measurement:
 @contextmanager
 def default_size_bundle() -> Iterator[Path]:
     """A temporary bundle of untrained models at the training recipe's default sizes."""
-    from framescribe.models.bundle.model_bundle import BundleManifest, ModelEntry, save_bundle
-    from framescribe.models.data.lasa_airwriting import gesture_labels
+    from framescribe.models.bundle.bundle_manifest import BundleManifest, ModelEntry
+    from framescribe.models.bundle.bundle_writer import save_bundle
+    from framescribe.models.data.lasa_airwriting_paths import gesture_labels
     from framescribe.models.data.moving_digits import MOTIONS
     from framescribe.models.networks.caption_decoder import CaptionDecoder
     from framescribe.models.networks.caption_vocabulary import CaptionVocabulary

@@ -34,7 +34,8 @@ class NaiveServicer(pb_grpc.FrameScribeServiceServicer):
     """Per-frame Keras calls: predict for the encoder, an eager step for the classifier."""
 
     def __init__(self, bundle: str):
-        from framescribe.models.bundle.model_bundle import load_labels, load_tensorflow_runtime
+        from framescribe.models.bundle.bundle_loader import load_tensorflow_runtime
+        from framescribe.models.bundle.bundle_manifest import load_labels
 
         manifest, runtime = load_tensorflow_runtime(bundle)
         if runtime.encoder is None or runtime.gesture_classifier is None:

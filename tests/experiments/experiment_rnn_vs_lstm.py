@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEMO_BUNDLE = str(Path(__file__).resolve().parent / "bundles" / "demo")
+DEMO_BUNDLE = str(Path(__file__).resolve().parents[2] / "models" / "bundles" / "demo")
 CELL_NAMES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 INPUTS = ("encoder", "positions")
 TARGETS = ("last", "ramp")
@@ -160,7 +160,7 @@ def _save_npz(path: Path, **arrays) -> None:
 def _encoder_key(options: ExperimentOptions) -> str:
     if options.inputs == "positions":
         return "positions"
-    from framescribe.models.bundle.model_bundle import read_manifest
+    from framescribe.models.bundle.bundle_manifest import read_manifest
 
     return "enc-" + read_manifest(options.bundle).encoder.sha256[:12]
 
@@ -176,7 +176,7 @@ class _Features:
 
     def runtime(self):
         if self._runtime is None:
-            from framescribe.models.bundle.model_bundle import load_tensorflow_runtime
+            from framescribe.models.bundle.bundle_loader import load_tensorflow_runtime
 
             _, self._runtime = load_tensorflow_runtime(self.options.bundle)
         return self._runtime
@@ -276,7 +276,7 @@ def train_one(options: ExperimentOptions, frames: int, cell: str, seed: int,
     """Train one classifier from scratch and measure it (weights saved to weights_path)."""
     import keras
 
-    from framescribe.models.data.lasa_airwriting import gesture_labels
+    from framescribe.models.data.lasa_airwriting_paths import gesture_labels
     from framescribe.models.networks.gesture_classifier import GestureClassifier
     from framescribe.models.training.gesture_training import frame_targets
 
