@@ -37,7 +37,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from framescribe.models.inference.video_frames import VideoError, fit_frame
+from framescribe.models.video import VideoError, fit_frame
 from framescribe.v1 import framescribe_service_pb2 as pb
 
 from .frame_decoding import FrameError, FrameLimits, decode_image
@@ -177,7 +177,7 @@ def serve(bundle: str, max_pixels_per_frame: int, stdin: BinaryIO, stdout: Binar
     """Answer requests until stdin closes."""
     import cv2
 
-    from framescribe.models.bundle.model_bundle import load_litert_runtime
+    from framescribe.models.bundle.bundle_loader import load_litert_runtime
 
     cv2.setNumThreads(1)  # several workers already share the cores
     manifest, runtime = load_litert_runtime(bundle, threads=1, roles=("encoder",))

@@ -16,51 +16,32 @@ from dataclasses import dataclass, replace
 import grpc
 import numpy as np
 
-from framescribe.models.inference.caption_search import DecodingOptions
-from framescribe.models.inference.gesture_events import EventOptions
-from framescribe.models.inference.pipeline import CaptionSegment, GestureEvent, PipelineOptions
-from framescribe.models.inference.video_frames import (
+from framescribe.models.inference.events import CaptionSegment, GestureEvent
+from framescribe.models.inference.pipeline_options import SessionSettings
+from framescribe.models.video import (
     FrameSampler,
     VideoError,
     fit_frame,
+    fitted_chunks,
     read_video,
 )
 from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
-from .dynamic_batcher import QueueFull
 from .encoder_pool import fitted_frames_as_images
-from .frame_decoding import (
-    FrameError,
-    FrameLimits,
-    decode_image,
-    decode_landmarks,
-    frame_time_seconds,
-)
+from .frame_decoding import FrameLimits, decode_image, decode_landmarks, frame_time_seconds
 from .metrics import ServerMetrics
+from .request_errors import RequestError, invalid, status_for
+from .request_options import TASK_ENUMS, request_settings
 from .serving_model import ServingModel
-from .stream_session import InterimLabel, InterimLabels, StreamSession, StreamSettings
+from .stream_session import StreamSession
+from .wire_events import caption_pb, gesture_pb, milliseconds, stream_response
 
 log = logging.getLogger("framescribe.server")
 
-TASK_NAMES = {pb.TASK_CAPTIONS: "captions", pb.TASK_GESTURES: "gestures"}
-TASK_ENUMS = {name: value for value, name in TASK_NAMES.items()}
-DEFAULT_BEAM = 3
 CLIP_WINDOW = 64  # frames of one AnnotateClip request in the encoder queue at once
 DECODE_CHUNK = 8  # frames per decode job and encoder item (a list's chunks decode in parallel)
 
-
-class RequestError(Exception):
-    """A request the server refuses: a status code and an actionable message."""
-
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _invalid(message: str) -> RequestError:
-    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 @dataclass(frozen=True)
@@ -133,34 +114,36 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         return await self._unary("AnnotateClip", context, self._annotate_clip(request))
 
     async def _annotate_clip(self, request) -> pb.AnnotateClipResponse:
+        """The clip's frames through one StreamSession (the streaming core, as a stream would
+        run them), its events collected into one response."""
         self._refuse_while_draining()
-        tasks = self._tasks(request.tasks)
-        options = PipelineOptions(tasks=tasks, segment_frames=self._segment_frames(
-            request.caption_options) or None, decoding=self._decoding(request.caption_options),
-            events=self._events(request.gesture_options))
+        settings = self._settings(request.tasks, request.caption_options,
+                                  request.gesture_options)
         kind = request.WhichOneof("clip")
         if kind == "video_file":
             times, features = await self._video_file_features(request.video_file)
         elif kind == "frames":
             times, features = await self._frame_list_features(request.frames.frames)
         else:
-            raise _invalid("the request has no clip: set `frames` or `video_file`")
-        response = pb.AnnotateClipResponse(
+            raise invalid("the request has no clip: set `frames` or `video_file`")
+        events: list = []
+        session = StreamSession(self.model, settings, events.append)
+        try:
+            for start in range(0, len(times), CLIP_WINDOW):
+                await session.push(times[start:start + CLIP_WINDOW],
+                                   _ready(features[start:start + CLIP_WINDOW]))
+            await session.finish()
+        finally:
+            await session.cancel()
+        return pb.AnnotateClipResponse(
             frames_used=len(times),
-            duration_ms=_ms(times[-1] - times[0] + 1.0 / self.pipeline.manifest.frame_rate))
-        if "captions" in tasks:
-            segments = await self.model.run_on_model_thread(
-                self.pipeline.caption_segments, features, times, options)
-            response.captions.extend(_caption_pb(c) for c in segments)
-        if "gestures" in tasks:
-            events = await self.model.run_on_model_thread(
-                self.pipeline.gesture_events, features, times, options)
-            response.gestures.extend(_gesture_pb(g) for g in events)
-        return response
+            duration_ms=milliseconds(times[-1] - times[0] + settings.period),
+            captions=[caption_pb(e) for e in events if isinstance(e, CaptionSegment)],
+            gestures=[gesture_pb(e) for e in events if isinstance(e, GestureEvent)])
 
     async def _frame_list_features(self, frames) -> tuple[np.ndarray, np.ndarray]:
         if not frames:
-            raise _invalid("the clip has no frames")
+            raise invalid("the clip has no frames")
         if len(frames) > self.limits.max_frames_per_clip:
             raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                f"the clip has {len(frames)} frames; the limit is "
@@ -173,19 +156,19 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                 if sampler.accept(t):
                     kept.append((t, i, frame))
             except VideoError as error:
-                raise _invalid(f"frame {i}: {error}") from None
+                raise invalid(f"frame {i}: {error}") from None
         features = await _in_windows([(f, i) for _, i, f in kept], self._frames_features)
         return np.array([t for t, _, _ in kept]), features
 
     async def _video_file_features(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
         if not data:
-            raise _invalid("video_file is empty")
+            raise invalid("video_file is empty")
         if len(data) > self.limits.max_clip_bytes:
             raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                f"video_file has {len(data)} bytes; the limit is "
                                f"{self.limits.max_clip_bytes}")
         if self.pipeline.reads_landmarks:  # before decoding a video nobody can use
-            raise _invalid("this bundle's gestures read hand landmarks (Frame.landmarks), "
+            raise invalid("this bundle's gestures read hand landmarks (Frame.landmarks), "
                            "not video")
         times, frames = await self.model.run_on_decode_pool(self._read_video_bytes, data)
         return times, await _in_windows(frames, self._encode_fitted)
@@ -197,16 +180,15 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         with tempfile.NamedTemporaryFile(suffix=".video") as file:
             file.write(data)
             file.flush()
-            sampler = FrameSampler(self.pipeline.manifest.frame_rate)
             try:
-                kept = [(f.timestamp, fit_frame(f.image, size)) for f in read_video(file.name)
-                        if sampler.accept(f.timestamp)]
+                chunks = list(fitted_chunks(read_video(file.name),
+                                            self.pipeline.manifest.frame_rate, size, CLIP_WINDOW))
             except VideoError as error:
-                raise _invalid(f"video_file: {str(error).replace(file.name, 'the video')}"
+                raise invalid(f"video_file: {str(error).replace(file.name, 'the video')}"
                                ) from None
-        if not kept:
-            raise _invalid("video_file has no frames OpenCV can read")
-        return np.array([t for t, _ in kept]), np.stack([f for _, f in kept])
+        if not chunks:
+            raise invalid("video_file has no frames OpenCV can read")
+        return np.concatenate([t for t, _ in chunks]), np.concatenate([f for _, f in chunks])
 
     # -- StreamAnnotate --------------------------------------------------------------------
     async def StreamAnnotate(self, request_iterator, context) -> AsyncIterator:
@@ -225,7 +207,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             requests = aiter(request_iterator)
             config = await self._next_request(requests, first=True)
             if config is None or config.WhichOneof("request") != "config":
-                raise _invalid("the first message of a stream must be a StreamConfig "
+                raise invalid("the first message of a stream must be a StreamConfig "
                                "(request.config), then frames")
             out: asyncio.Queue = asyncio.Queue()
             session = StreamSession(self.model, self._stream_settings(config.config),
@@ -235,7 +217,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             while (item := await out.get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
-                yield _stream_response(item)
+                yield stream_response(item)
         except Exception as error:  # noqa: BLE001 - every failure becomes a status
             await self._abort(context, "StreamAnnotate", error)
         finally:
@@ -262,7 +244,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                 for frame in frames:
                     t = frame_time_seconds(frame, f"frame {index}")
                     if last is not None and t <= last:
-                        raise _invalid(f"frame {index}: timestamp_ms {frame.timestamp_ms} is "
+                        raise invalid(f"frame {index}: timestamp_ms {frame.timestamp_ms} is "
                                        f"not after the previous frame's {round(last * 1000)}; "
                                        "stream timestamps must strictly increase")
                     last = t
@@ -289,11 +271,11 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         if kind == "frames":
             frames = request.frames.frames
             if not 1 <= len(frames) <= self.limits.max_frames_per_message:
-                raise _invalid(f"message {message}: a FrameList in a stream carries 1-"
+                raise invalid(f"message {message}: a FrameList in a stream carries 1-"
                                f"{self.limits.max_frames_per_message} frames "
                                f"(max_frames_per_message), got {len(frames)}")
             return frames
-        raise _invalid(f"message {message}: only the first message may be a StreamConfig; "
+        raise invalid(f"message {message}: only the first message may be a StreamConfig; "
                        "send frames (Frame or FrameList) after it")
 
     async def _next_request(self, requests, first: bool = False):
@@ -308,15 +290,13 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                                f"no message for {self.limits.idle_timeout_s:g} s while waiting "
                                f"for {what}: idle streams are closed") from None
 
-    def _stream_settings(self, config) -> StreamSettings:
-        tasks = self._tasks(config.tasks)
-        return StreamSettings(
-            tasks=tasks,
-            segment_frames=self._segment_frames(config.caption_options)
-            or self.pipeline.manifest.caption_segment_frames,
-            decoding=self._decoding(config.caption_options),
-            events=self._events(config.gesture_options) or self.pipeline.default_event_options,
-            interim=config.gesture_options.interim_results)
+    def _stream_settings(self, config) -> SessionSettings:
+        settings = self._settings(config.tasks, config.caption_options, config.gesture_options)
+        return replace(settings, interim=config.gesture_options.interim_results)
+
+    def _settings(self, tasks, caption_options, gesture_options) -> SessionSettings:
+        return request_settings(self.pipeline.manifest, self.tasks, tasks, caption_options,
+                                gesture_options)
 
     # -- frames ----------------------------------------------------------------------------
     async def _frames_features(self, frames: Sequence[tuple[object, int]],
@@ -330,7 +310,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             return self.pipeline.landmark_features(landmarks)
         for frame, index in frames:
             if frame.WhichOneof("content") != "image":
-                raise _invalid(f"frame {index}: this bundle reads images; set Frame.image")
+                raise invalid(f"frame {index}: this bundle reads images; set Frame.image")
         if self.model.encodes_images:  # the encoder workers decode them
             items = [[(frame.image, index) for frame, index in chunk]
                      for chunk in _chunks(frames, DECODE_CHUNK)]
@@ -354,7 +334,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
     def _landmarks(self, frame, index: int) -> np.ndarray:
         """One frame's (543, 3) landmarks, or INVALID_ARGUMENT when it carries an image."""
         if frame.WhichOneof("content") != "landmarks":
-            raise _invalid(f"frame {index}: this bundle's gestures read hand landmarks "
+            raise invalid(f"frame {index}: this bundle's gestures read hand landmarks "
                            "(Frame.landmarks, see GetModelInfo.gesture_input), not images")
         return decode_landmarks(frame.landmarks, f"frame {index}")
 
@@ -364,45 +344,6 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         return np.stack([fit_frame(decode_image(frame.image, self.frame_limits,
                                                 f"frame {index}"), size)
                          for frame, index in frames])
-
-    # -- options ---------------------------------------------------------------------------
-    def _tasks(self, requested) -> tuple[str, ...]:
-        if not requested:
-            return self.tasks
-        names = []
-        for value in requested:
-            if value not in TASK_NAMES:
-                raise _invalid(f"unknown task {value}; use TASK_CAPTIONS or TASK_GESTURES")
-            if TASK_NAMES[value] not in self.tasks:
-                raise RequestError(grpc.StatusCode.FAILED_PRECONDITION,
-                                   f"the loaded bundle has no {TASK_NAMES[value]} model "
-                                   f"(it supports: {', '.join(self.tasks)})")
-            names.append(TASK_NAMES[value])
-        return tuple(dict.fromkeys(names))
-
-    @staticmethod
-    def _segment_frames(options) -> int:
-        frames = options.segment_frames
-        if frames and not 2 <= frames <= 1024:
-            raise _invalid(f"caption_options.segment_frames must be 0 (default) or 2-1024, "
-                           f"got {frames}")
-        return frames
-
-    @staticmethod
-    def _decoding(options) -> DecodingOptions:
-        beam = options.beam_size or DEFAULT_BEAM
-        if not 1 <= beam <= 16:
-            raise _invalid(f"caption_options.beam_size must be 0 (default) or 1-16, got {beam}")
-        return DecodingOptions(beam_size=beam)
-
-    def _events(self, options) -> EventOptions | None:
-        confidence = options.min_confidence
-        if not confidence:
-            return None
-        if not 0.0 < confidence <= 1.0 or np.isnan(confidence):
-            raise _invalid(f"gesture_options.min_confidence must be 0 (default) to 1, "
-                           f"got {confidence}")
-        return replace(self.pipeline.default_event_options, min_confidence=float(confidence))
 
     def _refuse_while_draining(self) -> None:
         if self.draining:
@@ -418,7 +359,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                 await self._abort(context, method, error)
 
     async def _abort(self, context, method: str, error: Exception) -> None:
-        code, message = _status_for(error)
+        code, message = status_for(error)
         if code == grpc.StatusCode.INTERNAL:
             log.exception("%s failed", method, exc_info=error)
         self.metrics.record_error(method, code)
@@ -433,53 +374,13 @@ def _chunks(items: Sequence, size: int) -> list:
     return [items[start:start + size] for start in range(0, len(items), size)]
 
 
+async def _ready(value):
+    """An awaitable of a value already computed (StreamSession.push takes awaitables)."""
+    return value
+
+
 async def _in_windows(items: Sequence, features_of) -> np.ndarray:
     """Features of a clip's items, CLIP_WINDOW at a time so one request cannot flood the
     encoder queue: features_of(items) -> awaitable (len(items), D) -> stacked (n, D)."""
     return np.concatenate([await features_of(window)
                            for window in _chunks(items, CLIP_WINDOW)])
-
-
-def _status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
-    if isinstance(error, RequestError):
-        return error.code, error.message
-    if isinstance(error, FrameError | VideoError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
-    if isinstance(error, QueueFull):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
-    if isinstance(error, ValueError):  # option checks of the model side
-        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
-    return grpc.StatusCode.INTERNAL, "internal error (logged on the server)"
-
-
-def _ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
-
-
-def _caption_pb(c: CaptionSegment) -> pb.CaptionSegment:
-    return pb.CaptionSegment(start_ms=_ms(c.start), end_ms=_ms(c.end), text=c.text,
-                             log_prob=c.log_prob)
-
-
-def _gesture_pb(g: GestureEvent) -> pb.GestureEvent:
-    return pb.GestureEvent(label=g.label, start_ms=_ms(g.start), end_ms=_ms(g.end),
-                           confidence=g.confidence)
-
-
-def _interim_pb(item: InterimLabel) -> pb.InterimGesture:
-    return pb.InterimGesture(timestamp_ms=_ms(item.timestamp), label=item.label or "",
-                             confidence=item.confidence)
-
-
-def _stream_response(item) -> pb.StreamAnnotateResponse:
-    if isinstance(item, CaptionSegment):
-        return pb.StreamAnnotateResponse(caption=_caption_pb(item))
-    if isinstance(item, GestureEvent):
-        return pb.StreamAnnotateResponse(gesture=_gesture_pb(item))
-    if isinstance(item, InterimLabel):
-        return pb.StreamAnnotateResponse(interim_gesture=_interim_pb(item))
-    if isinstance(item, InterimLabels):
-        return pb.StreamAnnotateResponse(interim_gestures=pb.InterimGestureList(
-            labels=[_interim_pb(label) for label in item.labels]))
-    raise TypeError(f"unexpected stream result {item!r}")
-
