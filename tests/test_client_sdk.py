@@ -13,8 +13,8 @@ import pytest
 from server_helpers import DEMO, ServerThread, sample_video, self_signed_certificate
 
 from framescribe.models.inference.pipeline import Pipeline
+from framescribe.models.video import open_source
 from framescribe.plugin.client import (
-    MAX_FRAMES_PER_MESSAGE,
     AsyncClient,
     Caption,
     Client,
@@ -24,10 +24,9 @@ from framescribe.plugin.client import (
     InterimGesture,
     ModelInfo,
     StreamConfig,
-    _async_stream_requests,
-    _stream_requests,
 )
-from framescribe.plugin.video_sources import open_source
+from framescribe.plugin.client_requests import async_stream_requests, stream_requests
+from framescribe.plugin.client_types import MAX_FRAMES_PER_MESSAGE
 from framescribe.server.server_options import ServerOptions
 
 TOKEN = "s3cret-token"
@@ -161,7 +160,7 @@ def test_interim_events_when_asked(client, frames, pipeline):
 def test_frame_lists_give_the_same_events_as_single_frames(server, client, frames):
     clip = frames[:29]  # 3 lists of 8 and a short one of 5
     config = StreamConfig(interim=True)
-    responses = server.stub().StreamAnnotate(_stream_requests(clip, config, 90, 8))
+    responses = server.stub().StreamAnnotate(stream_requests(clip, config, 90, 8))
     assert [r.WhichOneof("event") for r in responses].count("interim_gestures") == 4
     single = list(client.stream(clip, config))
     assert len(interims(single)) == len(clip) and finals(single)
@@ -183,19 +182,19 @@ def test_frame_lists_on_the_wire():
             yield item
 
     async def collect(frames, size) -> list:
-        return [r async for r in _async_stream_requests(frames, StreamConfig(), 90, size)]
+        return [r async for r in async_stream_requests(frames, StreamConfig(), 90, size)]
 
     lists = ["config", *([t * 100 for t in range(s, min(s + 8, 29))] for s in range(0, 29, 8))]
     assert [len(x) for x in lists[1:]] == [8, 8, 8, 5]
-    assert shape(_stream_requests(clip, StreamConfig(), 90, 8)) == lists
+    assert shape(stream_requests(clip, StreamConfig(), 90, 8)) == lists
     assert shape(asyncio.run(collect(clip, 8))) == lists
     assert shape(asyncio.run(collect(async_frames(), 8))) == lists
     singles = ["config", *["frame"] * 29]
-    assert shape(_stream_requests(clip, StreamConfig(), 90)) == singles
+    assert shape(stream_requests(clip, StreamConfig(), 90)) == singles
     assert shape(asyncio.run(collect(clip, 1))) == singles
     bad = [*clip[:10], (1.0, "oops")]
     with pytest.raises(ValueError, match="frame 10: "):
-        list(_stream_requests(bad, StreamConfig(), 90, 8))
+        list(stream_requests(bad, StreamConfig(), 90, 8))
     with pytest.raises(ValueError, match="frame 10: "):
         asyncio.run(collect(bad, 8))
 

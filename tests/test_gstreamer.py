@@ -121,11 +121,12 @@ pipeline = Gst.parse_launch(f'filesrc location="{video}" ! decodebin ! videoconv
                             '! video/x-raw,format=RGB ! appsink name=out sync=false')
 sink = pipeline.get_by_name("out")
 pipeline.set_state(Gst.State.PLAYING)
-frames, last = [], -1
+frames, last, first = [], -1, None
 while (sample := sink.emit("pull-sample")) is not None:
     buffer, caps = sample.get_buffer(), sample.get_caps().get_structure(0)
     width, height = caps.get_value("width"), caps.get_value("height")
-    ms = (buffer.pts + 500_000) // 1_000_000
+    first = buffer.pts if first is None else first  # the one clock: the first frame at 0
+    ms = (buffer.pts - first + 500_000) // 1_000_000
     if ms <= last:
         continue
     last = ms

@@ -11,8 +11,11 @@ start and end, in the video's timestamps). Every caption, gesture event and (wit
 interim gesture label is also posted on the bus as an element message whose structure is named
 `framescribe`: kind ("caption", "gesture", "interim-gesture"), text (captions) or label
 (gestures), start and end (GstClockTime; "timestamp" for interim labels), log-prob (captions) or
-confidence (gestures). Frames are sampled to the model's frame rate here, as the server would,
-and streamed over StreamAnnotate from a background thread; text goes out from a thread of its own.
+confidence (gestures). Bus messages use framescribe's one clock, as every entry point does (the
+first frame at 0, times repaired by models/video/frame_clock.py), so they equal what `framescribe
+caption` gives for the same file; the text pad's buffers are in the video's own timestamps.
+Frames are sampled to the model's frame rate here, as the server would, and streamed over
+StreamAnnotate from a background thread; text goes out from a thread of its own.
 
 A caption is known only once its segment's last frame has been sent, so while captions are
 wanted the element holds each video buffer until the caption covering it has arrived (at most
@@ -35,163 +38,32 @@ from __future__ import annotations
 import collections
 import os
 import queue
-import site
-import sys
 import threading
-import traceback
-from pathlib import Path
 
 import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstVideo", "1.0")
+from framescribe_stream import (  # noqa: E402
+    PUT_WAIT_S,
+    StreamThread,
+    event_message,
+    to_ns,
+    use_venv,
+)
 from gi.repository import GLib, GObject, Gst, GstVideo  # noqa: E402
 
-
-def _venv_site_packages() -> Path:
-    venv = os.environ.get("FRAMESCRIBE_GST_VENV") or Path(__file__).resolve().parents[3] / \
-        ".gst-venv"
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return Path(venv) / "lib" / version / "site-packages"
-
-
-def _use_venv() -> None:
-    """Put the element's venv first on sys.path (the loader does not activate venvs)."""
-    packages = _venv_site_packages()
-    if packages.is_dir() and str(packages) not in sys.path:
-        sys.path.insert(0, str(packages))
-        site.addsitedir(str(packages))  # its .pth files
-
-
-_use_venv()
+use_venv()
 Gst.init_check(None)
 
 VIDEO_CAPS = "video/x-raw,format=RGB"
 TEXT_CAPS = "text/x-raw,format=utf8"
 DEFAULT_SERVER = "localhost:50051"
 DEFAULT_MAX_DELAY = 5 * Gst.SECOND
-FRAME_QUEUE = 32  # frames waiting for the sending thread; the chain blocks beyond that
-_PUT_WAIT_S = 0.1
-
-
-def _ms(nanoseconds: int) -> int:
-    return (nanoseconds + 500_000) // 1_000_000
-
-
-def _ns(seconds: float) -> int:
-    return round(seconds * 1000) * 1_000_000  # the wire carries whole milliseconds
 
 
 def _valid(time: int) -> bool:
     return time != Gst.CLOCK_TIME_NONE
-
-
-def parse_tasks(text: str) -> tuple[str, ...] | None:
-    """'captions,gestures' -> ('captions', 'gestures'); '' -> None (all the bundle has)."""
-    names = tuple(dict.fromkeys(t for t in text.replace(",", " ").split()))
-    unknown = [t for t in names if t not in ("captions", "gestures")]
-    if unknown:
-        raise ValueError(f"tasks must be empty or a comma-separated list of captions, gestures; "
-                         f"got {text!r}")
-    return names or None
-
-
-def _frame_array(buffer: Gst.Buffer, shape: tuple[int, int, int]):
-    """An RGB (height, width, 3) uint8 copy of a packed-RGB video buffer (rows may be padded)."""
-    import numpy as np
-
-    width, height, stride = shape
-    data = buffer.extract_dup(0, buffer.get_size())
-    needed = stride * (height - 1) + width * 3
-    if len(data) < needed:
-        raise ValueError(f"a {width}x{height} RGB buffer needs {needed} bytes, got {len(data)}")
-    rows = np.ndarray((height, width, 3), np.uint8, buffer=data, strides=(stride, 3, 1))
-    return np.ascontiguousarray(rows)
-
-
-def _structure(kind: str, **fields) -> Gst.Structure:
-    structure = Gst.Structure.new_empty("framescribe")
-    structure.set_value("kind", kind)
-    for name, value in fields.items():
-        if isinstance(value, int) and not isinstance(value, bool):  # GstClockTime
-            value = GObject.Value(GObject.TYPE_UINT64, value)
-        structure.set_value(name.replace("_", "-"), value)
-    return structure
-
-
-class _Stream(threading.Thread):
-    """One StreamAnnotate call: frames from `frames` (a queue; None ends it) out, events in."""
-
-    def __init__(self, element: FramescribeElement, generation: int):
-        super().__init__(name="framescribe-stream", daemon=True)
-        self.element = element
-        self.generation = generation
-        self.frames: queue.Queue = queue.Queue(FRAME_QUEUE)
-        self.settings = element.settings()
-
-    def run(self) -> None:
-        element, settings = self.element, self.settings
-        try:
-            try:
-                from framescribe.models.inference.video_frames import FrameSampler
-                from framescribe.plugin.client import Client, FramescribeError, StreamConfig
-            except ImportError as error:
-                element.fail(self.generation, Gst.CoreError.quark(), Gst.CoreError.MISSING_PLUGIN,
-                             f"framescribe cannot import its client ({error}): run `make "
-                             f"gst-plugin` in the framescribe repository, or set "
-                             f"FRAMESCRIBE_GST_VENV to a venv made with `/usr/bin/python3 -m "
-                             f"venv --system-site-packages` that has framescribe installed "
-                             f"(looked in {_venv_site_packages()})", traceback.format_exc())
-                return
-            try:
-                tasks = parse_tasks(settings["tasks"])
-                config = StreamConfig(tasks=tasks, interim=settings["interim"])
-                tls = (settings["ca-file"] or True) if settings["tls"] else None
-                with Client(settings["server"], tls=tls, token=settings["token"] or None,
-                            timeout=10.0) as client:
-                    info = client.model_info()
-                    element.set_captioning(self.generation,
-                                           "captions" in (tasks or info.tasks))
-                    frames = self._frames(FrameSampler(info.frame_rate))
-                    for event in client.stream(frames, config):
-                        element.on_event(self.generation, event)
-            except FramescribeError as error:
-                code = {"UNAVAILABLE": Gst.ResourceError.OPEN_READ,
-                        "UNAUTHENTICATED": Gst.ResourceError.NOT_AUTHORIZED,
-                        "PERMISSION_DENIED": Gst.ResourceError.NOT_AUTHORIZED,
-                        }.get(error.code.name, Gst.ResourceError.READ)
-                element.fail(self.generation, Gst.ResourceError.quark(), code,
-                             f"framescribe server {settings['server']}: {error}", repr(error))
-            except ValueError as error:  # a bad property value (tasks, token)
-                element.fail(self.generation, Gst.ResourceError.quark(),
-                             Gst.ResourceError.SETTINGS, f"framescribe: {error}",
-                             traceback.format_exc())
-        except Exception as error:  # noqa: BLE001 - becomes a pipeline error, never a hang
-            element.fail(self.generation, Gst.StreamError.quark(), Gst.StreamError.FAILED,
-                         f"framescribe: {type(error).__name__}: {error}", traceback.format_exc())
-        finally:
-            element.stream_done(self)
-
-    def _frames(self, sampler):
-        """(seconds, RGB array) pairs of the sampled frames, until the queue yields None."""
-        last_ms = -1
-        while (item := self.frames.get()) is not None:
-            pts, buffer, shape = item
-            ms = _ms(pts)
-            if ms <= last_ms or not sampler.accept(ms / 1000):
-                continue
-            last_ms = ms
-            yield ms / 1000, _frame_array(buffer, shape)
-
-    def finish(self, stopping: threading.Event) -> None:
-        """End the frames (blocks while the queue is full, unless `stopping` is set)."""
-        while not stopping.is_set():
-            try:
-                self.frames.put(None, timeout=_PUT_WAIT_S)
-                return
-            except queue.Full:
-                if not self.is_alive():
-                    return
 
 
 class FramescribeElement(Gst.Element):
@@ -276,7 +148,7 @@ class FramescribeElement(Gst.Element):
     def _reset(self) -> None:
         with self._lock:
             self._generation = getattr(self, "_generation", 0) + 1
-            self._stream: _Stream | None = None
+            self._stream: StreamThread | None = None
             self._captioning: bool | None = None  # unknown until the server says
             self._settled = 0  # captions are known up to here (ns)
             self._text_end = 0  # the text pad is covered (caption or GAP) up to here (ns)
@@ -326,33 +198,28 @@ class FramescribeElement(Gst.Element):
                 self._captioning = captioning
                 self._lock.notify_all()
 
-    def on_event(self, generation: int, event) -> None:
-        kind = type(event).__name__
-        if kind == "Caption":
-            start, end = _ns(event.start), _ns(event.end)
-            buffer = Gst.Buffer.new_wrapped(event.text.encode("utf-8"))
-            buffer.pts, buffer.duration = start, max(end - start, 0)
-            with self._lock:
-                if generation != self._generation:
-                    return
-                self._text_items.put((generation, "buffer", buffer))
-                self._text_end = max(self._text_end, end)
-                self._settled = max(self._settled, end)
-                self._lock.notify_all()
-            message = _structure("caption", text=event.text, start=start, end=end,
-                                 log_prob=float(event.log_prob))
-        elif kind == "Gesture":
-            message = _structure("gesture", label=event.label, start=_ns(event.start),
-                                 end=_ns(event.end), confidence=float(event.confidence))
-        elif kind == "InterimGesture":
-            message = _structure("interim-gesture", label=event.label or "",
-                                 timestamp=_ns(event.timestamp),
-                                 confidence=float(event.confidence))
-        else:
+    def frame_period_ns(self) -> int:
+        """The video's frame period from its caps (40 ms when they state no frame rate)."""
+        with self._lock:
+            return self._period if self._period > Gst.MSECOND else Gst.SECOND // 25
+
+    def on_event(self, generation: int, event, origin_ns: int | None) -> None:
+        """A stream event (times on the one clock) to the bus, and a caption also to the text
+        pad at its place in the video's timestamps (origin_ns: the first frame's)."""
+        message = event_message(event)
+        if message is None:
             return
         with self._lock:
             if generation != self._generation:
                 return
+            if type(event).__name__ == "CaptionSegment":
+                start, end = to_ns(event.start), to_ns(event.end)
+                buffer = Gst.Buffer.new_wrapped(event.text.encode("utf-8"))
+                buffer.pts, buffer.duration = start + (origin_ns or 0), max(end - start, 0)
+                self._text_items.put((generation, "buffer", buffer))
+                self._text_end = max(self._text_end, buffer.pts + buffer.duration)
+                self._settled = max(self._settled, buffer.pts + buffer.duration)
+                self._lock.notify_all()
         self.post_message(Gst.Message.new_element(self, message))
 
     def fail(self, generation: int, domain, code, text: str, debug: str) -> None:
@@ -364,7 +231,7 @@ class FramescribeElement(Gst.Element):
         error = GLib.Error.new_literal(domain, text, int(code))
         self.post_message(Gst.Message.new_error(self, error, debug))
 
-    def stream_done(self, stream: _Stream) -> None:
+    def stream_done(self, stream: StreamThread) -> None:
         with self._lock:  # wakes _drain
             self._lock.notify_all()
 
@@ -420,7 +287,7 @@ class FramescribeElement(Gst.Element):
                 if self._stopping.is_set():
                     return Gst.FlowReturn.FLUSHING
                 try:
-                    stream.frames.put(item, timeout=_PUT_WAIT_S)
+                    stream.frames.put(item, timeout=PUT_WAIT_S)
                     break
                 except queue.Full:
                     self._release(final=False)
@@ -429,10 +296,10 @@ class FramescribeElement(Gst.Element):
         self._held.append(buffer)
         return self._release(final=False)
 
-    def _ensure_stream(self) -> _Stream:
+    def _ensure_stream(self) -> StreamThread:
         with self._lock:
             if self._stream is None:
-                self._stream = _Stream(self, self._generation)
+                self._stream = StreamThread(self, self._generation)
                 self._stream.start()
             return self._stream
 
