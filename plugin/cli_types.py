@@ -67,3 +67,24 @@ def frame_size(text: str) -> tuple[int, int]:
     if min(size) < 1:
         raise argparse.ArgumentTypeError(f"width and height must be >= 1, got {text!r}")
     return size
+
+
+def _int_between(text: str, low: int, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer {low}-{high}, got {text!r}") \
+            from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be {low}-{high}, got {value}")
+    return value
+
+
+def segment_frames(text: str) -> int:
+    """Frames per caption segment, counted at the model's frame rate: 2-1024."""
+    return _int_between(text, 2, 1024)
+
+
+def beam_size(text: str) -> int:
+    """A caption beam width: 1-16."""
+    return _int_between(text, 1, 16)

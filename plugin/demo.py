@@ -89,7 +89,8 @@ def stream(stub, title: str, frames: Iterable[pb.Frame], config: pb.StreamConfig
 
 
 def run(bundle: str, runtime: str) -> int:
-    from framescribe.models.data.lasa_airwriting import ContinuousStreams, gesture_labels
+    from framescribe.models.data.lasa_airwriting import ContinuousStreams
+    from framescribe.models.data.lasa_airwriting_paths import gesture_labels
     from framescribe.models.data.moving_digits import MovingDigits
 
     print(f"starting `framescribe serve --bundle {bundle} --runtime {runtime}` ...")

@@ -6,15 +6,21 @@ formats. They take captions (anything with ``start``, ``end``, ``text``) and ges
 0.97]"); objects without an end time (interim labels) are not cues and are skipped. Writers keep
 the order they are given; ``in_time_order`` sorts a stream's events by start time first.
 
-The JSON writers write one object per caption or gesture event, ``kind`` first:
+The JSON writers write the one event schema every command uses (plugin/schemas/
+events.schema.json, ``schema_path()``). A record per caption or gesture event, ``kind`` first:
 
     {"kind": "caption", "start": 0.0, "end": 1.6, "text": "...", "confidence": 0.91,
      "log_prob": -0.094}
     {"kind": "gesture", "start": 2.1, "end": 3.4, "label": "WShape", "confidence": 0.97}
 
-``.json`` is one JSON document (an array of those objects, one per line); ``.jsonl`` is JSON
-Lines (one object per line, nothing else). Times are seconds, rounded to the millisecond; text
-is kept exactly as the model wrote it (JSON needs no sanitising).
+``.json`` is one document that names the schema, its version and the source, the records in
+``events`` (one per line)::
+
+    {"schema": "framescribe.events", "version": 1, "source": "bikes.mp4", "events": [...]}
+
+``.jsonl`` is JSON Lines: one record per line, nothing else (for streaming and ``jq``). Times
+are seconds, rounded to the millisecond; text is kept exactly as the model wrote it (JSON needs
+no sanitising).
 """
 
 from __future__ import annotations
@@ -27,6 +33,15 @@ from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Protocol, TextIO
 
 from framescribe.plugin.atomic_files import write_atomically
+
+EVENTS_SCHEMA = "framescribe.events"  # the "schema" of a JSON document
+EVENTS_VERSION = 1  # its "version": bumped on any incompatible change
+
+
+def schema_path() -> str:
+    """The JSON Schema of the documents and records (shipped with the package)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas",
+                        "events.schema.json")
 
 
 class TimedText(Protocol):
@@ -96,9 +111,13 @@ def _check_times(event: Any, what: str) -> None:
 
 
 class EventWriter:
-    """The writers' shared surface: ``write`` to an open file, ``to_string``, ``save``."""
+    """The writers' shared surface: ``write`` to an open file, ``to_string``, ``save``.
+    ``source`` (the input's path or URL) is recorded where the format has room for it (JSON)."""
 
     extension: ClassVar[str]
+
+    def __init__(self, source: str | os.PathLike[str] | None = None):
+        self.source = None if source is None else os.fspath(source)
 
     def write(self, segments: Iterable[Any], file: TextIO) -> None:
         raise NotImplementedError
@@ -171,8 +190,8 @@ def event_record(event: Any) -> dict[str, Any] | None:
     text = getattr(event, "text", None)
     if text is not None:
         _check_times(event, f"text={text!r}")
-        record: dict[str, Any] = {"kind": "caption", "start": round(event.start, 3),
-                                  "end": round(event.end, 3), "text": text}
+        record: dict[str, Any] = {"kind": "caption", "start": round(float(event.start), 3),
+                                  "end": round(float(event.end), 3), "text": text}
         log_prob = getattr(event, "log_prob", None)
         if log_prob is not None:
             record["confidence"] = round(math.exp(min(0.0, log_prob)), 4)
@@ -180,16 +199,18 @@ def event_record(event: Any) -> dict[str, Any] | None:
         return record
     if hasattr(event, "label"):
         _check_times(event, f"label={event.label!r}")
-        return {"kind": "gesture", "start": round(event.start, 3), "end": round(event.end, 3),
+        return {"kind": "gesture", "start": round(float(event.start), 3),
+                "end": round(float(event.end), 3),
                 "label": event.label, "confidence": round(float(event.confidence), 4)}
     return None
 
 
 class JSONWriter(EventWriter):
-    """One JSON document: an array of event objects, one per line."""
+    """One JSON document (EVENTS_SCHEMA, EVENTS_VERSION): the records in ``events``, one per
+    line; JSON Lines (``lines``): one record per line and nothing else."""
 
     extension = "json"
-    lines: ClassVar[bool] = False  # JSON Lines: one object per line and nothing else
+    lines: ClassVar[bool] = False
 
     def records(self, events: Iterable[Any]) -> Iterator[dict[str, Any]]:
         for event in events:
@@ -203,10 +224,13 @@ class JSONWriter(EventWriter):
             for row in rows:
                 file.write(row + "\n")
             return
-        file.write("[")
+        head = json.dumps({"schema": EVENTS_SCHEMA, "version": EVENTS_VERSION,
+                           "source": self.source}, ensure_ascii=False)
+        file.write(head[:-1] + ', "events": [')
+        number = -1
         for number, row in enumerate(rows):
             file.write(("\n  " if number == 0 else ",\n  ") + row)
-        file.write("\n]\n")
+        file.write("\n]}\n" if number >= 0 else "]}\n")
 
 
 class JSONLinesWriter(JSONWriter):
@@ -219,10 +243,12 @@ WRITERS: dict[str, type[EventWriter]] = {
 }
 
 
-def get_writer(output_format: str) -> EventWriter:
-    """Return a writer for ``"vtt"``, ``"srt"``, ``"json"`` or ``"jsonl"``."""
+def get_writer(output_format: str,
+               source: str | os.PathLike[str] | None = None) -> EventWriter:
+    """Return a writer for ``"vtt"``, ``"srt"``, ``"json"`` or ``"jsonl"``; ``source`` names
+    the input in a JSON document."""
     try:
-        return WRITERS[output_format.lower().lstrip(".")]()
+        return WRITERS[output_format.lower().lstrip(".")](source)
     except KeyError:
         raise ValueError(
             f"unknown subtitle format {output_format!r}; expected one of {sorted(WRITERS)}"

@@ -15,6 +15,7 @@ import pytest
 import srt
 import webvtt
 from server_helpers import DEMO, ServeProcess, need_tool, sample_video
+from test_events_schema import check_json_file, check_jsonl_file
 
 CLI = [sys.executable, "-m", "framescribe.plugin.cli"]
 TOKEN = "s3cret-token"
@@ -79,7 +80,8 @@ def test_vtt_on_stdout_by_default_parses_and_is_timed_by_the_video(vtt_from_serv
     cues = vtt_cues(text)
     captions = captions_only(cues)
     gestures = [c for c in cues if c[2].startswith("[gesture: ")]
-    assert len(captions) == 7  # 100 frames at 10 fps, 16 per segment: 6 full + a short one
+    # 100 frames at 10 fps, 16 per segment: 6, the 4-frame tail joining the last one
+    assert len(captions) == 6
     assert captions[0][:2] == (0.0, 1.6)  # ends where the next begins: no overlap
     assert all(a[1] == b[0] for a, b in zip(captions, captions[1:], strict=False))
     assert captions[-1][1] == pytest.approx(10.02)  # last frame (9.92 s) + a model period
@@ -88,7 +90,7 @@ def test_vtt_on_stdout_by_default_parses_and_is_timed_by_the_video(vtt_from_serv
     # stderr is not a terminal: no progress bar, just the summary line
     assert "\r" not in stderr
     assert stderr.splitlines() == [stderr.strip()]
-    assert stderr.startswith(f"framescribe: 7 captions, {len(gestures)} gesture")
+    assert stderr.startswith(f"framescribe: 6 captions, {len(gestures)} gesture")
     assert "from 100 frames (10.0 s of video)" in stderr and "x real time) -> stdout" in stderr
 
 
@@ -98,10 +100,12 @@ def test_srt_json_and_jsonl_from_the_extension(server, tmp_path, vtt_from_server
         ok(framescribe("caption", str(sample_video()), "--server", server, "-o",
                        str(tmp_path / name)))
     assert srt_cues((tmp_path / "out.srt").read_text()) == expected
-    records = json.loads((tmp_path / "out.json").read_text())
-    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    # one framescribe.events document, and its events one per line (both checked against the
+    # JSON Schema)
+    records = check_json_file(tmp_path / "out.json", str(sample_video()))["events"]
+    lines = check_jsonl_file(tmp_path / "out.jsonl")
     assert records == lines
-    assert [r["kind"] for r in records].count("caption") == 7
+    assert [r["kind"] for r in records].count("caption") == 6
     assert [(r["start"], r["end"]) for r in records] == [c[:2] for c in expected]
     assert {"kind", "start", "end", "label", "confidence"} <= set(
         next(r for r in records if r["kind"] == "gesture"))
@@ -186,15 +190,18 @@ def test_embedded_gives_the_same_captions_as_the_server(vtt_from_server, tmp_pat
 
 
 def test_embedded_without_the_server_extra_says_how_to_get_it(tmp_path):
-    # A client-only install: TensorFlow and LiteRT cannot be imported.
+    # A client-only install: TensorFlow and LiteRT cannot be imported (tests/
+    # test_client_commands.py holds every model-side command to the same).
     shim = ("import sys; sys.modules['tensorflow'] = None; sys.modules['ai_edge_litert'] = None; "
             "from framescribe.plugin.cli import main; sys.exit(main(sys.argv[1:]))")
-    for runtime in ("tf", "litert"):
-        result = subprocess.run([sys.executable, "-c", shim, "caption", str(sample_video()),
-                                 "--embedded", "--runtime", runtime],
-                                capture_output=True, timeout=60)
-        line = one_error_line(result)
-        assert "pip install 'framescribe[server]'" in line and "--server HOST:PORT" in line
+    for command in (["caption", str(sample_video()), "--embedded"],
+                    ["annotate", str(sample_video())]):
+        for runtime in ("tf", "litert"):
+            result = subprocess.run([sys.executable, "-c", shim, *command, "--runtime", runtime],
+                                    capture_output=True, timeout=60)
+            assert result.returncode == 2
+            line = one_error_line(result)
+            assert "pip install 'framescribe[server]'" in line and "--server HOST:PORT" in line
 
 
 def test_server_down_is_one_clear_line():
@@ -258,6 +265,9 @@ def test_unreadable_inputs_are_one_clear_line(server, tmp_path):
 def test_usage_errors_exit_2():
     both = framescribe("caption", "x.mp4", "--server", "a:1", "--embedded")
     assert both.returncode == 2 and b"not allowed with argument" in both.stderr
+    assert len(both.stderr.splitlines()) == 1  # one line, naming `framescribe caption --help`
+    for gone in (["--segment-seconds", "1"], ["--formats", "vtt"]):
+        assert b"unrecognized arguments" in framescribe("caption", "x.mp4", *gone).stderr
     assert framescribe("caption", "x.mp4", "--tasks", "captions,faces").returncode == 2
     assert framescribe("caption", "-", "--raw-size", "320by240").returncode == 2
 
@@ -286,10 +296,10 @@ def run_with_terminal_stderr(args: list[str]) -> tuple[int, str, str]:
 def test_progress_bar_only_on_a_terminal(server):
     code, stdout, stderr = run_with_terminal_stderr(
         ["caption", str(sample_video()), "--server", server, "--format", "jsonl"])
-    assert code == 0 and len(stdout.splitlines()) >= 7
+    assert code == 0 and len(stdout.splitlines()) >= 6
     assert "\rbikes.mp4: [" in stderr and "frames sent" in stderr and "x real time" in stderr
     assert stderr.rstrip().splitlines()[-1].split("\r")[-1].replace("\x1b[K", "") \
-        .startswith("framescribe: 7 captions")
+        .startswith("framescribe: 6 captions")
     quiet = framescribe("caption", str(sample_video()), "--server", server, "-q")
     assert ok(quiet) and quiet.stderr == b""
 
@@ -298,7 +308,7 @@ def test_watch_prints_events_as_lines(server):
     result = framescribe("watch", str(sample_video()), "--server", server)
     lines = ok(result).splitlines()
     captions = [line for line in lines if "] caption: " in line]
-    assert len(captions) == 7 and len(lines) > 7
+    assert len(captions) == 6 and len(lines) > 6
     assert all("] caption: " in line or "] gesture: " in line for line in lines)
     assert "\r" not in result.stdout.decode()  # not a terminal: no interim line
     jsonl = framescribe("watch", str(sample_video()), "--server", server, "--jsonl",

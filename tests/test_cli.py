@@ -1,4 +1,5 @@
-"""The `framescribe` command as users run it: help, annotate formats, clear errors, eval, data.
+"""The `framescribe` command as users run it: help, annotate (caption --embedded) formats,
+clear errors, eval, data.
 
 Most calls go through `main([...])` in-process (one TensorFlow import for the whole file); the
 ones whose point is the real process (exit status, no traceback on stderr, the entry point
@@ -82,9 +83,12 @@ def assert_one_error_line(stderr: str, *names: str) -> str:
 
 # -- help ----------------------------------------------------------------------------------
 HELP_CASES = {
-    "": ("annotate", "eval", "train", "export", "serve", "data"),
-    "annotate": ("video", "--bundle", "--json", "--vtt", "--srt", "--output", "--tasks",
-                 "--segment-seconds", "--beam-size", "--runtime", "litert"),
+    "": ("annotate", "caption", "watch", "batch", "eval", "train", "export", "serve", "data"),
+    "annotate": ("VIDEO", "--bundle", "--output", "--format", "vtt,srt,json,jsonl",
+                 "framescribe.events", "--tasks", "--segment-frames", "2-1024", "--beam-size",
+                 "--min-confidence", "--runtime", "litert", "caption --embedded"),
+    "caption": ("INPUT", "--output", "--format", "--segment-frames", "--embedded", "--server",
+                "--bundle", "--runtime", "framescribe.events"),
     "eval": ("--bundle", "--benchmark", "moving-digits", "lasa-airwriting", "--split", "--json",
              "--limit", "--beam-size", "--record", "--runtime"),
     "export": ("--bundle", "--quantize", "dynamic", "--no-eval"),
@@ -113,8 +117,8 @@ def test_help_exits_0_and_lists_the_options(command):
 
 def test_help_does_not_import_tensorflow():
     code = ("import sys\nfrom framescribe.plugin.cli import main\n"
-            "for argv in ([], ['annotate'], ['eval'], ['train'], ['export'], ['serve'],\n"
-            "             ['data', 'preview']):\n"
+            "for argv in ([], ['annotate'], ['caption'], ['watch'], ['batch'], ['eval'],\n"
+            "             ['train'], ['export'], ['serve'], ['data', 'preview']):\n"
             "    try:\n        main([*argv, '--help'])\n    except SystemExit:\n        pass\n"
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -126,71 +130,124 @@ def test_help_does_not_import_tensorflow():
 def test_no_command_is_a_usage_error():
     result = run_cli(timeout=60)
     assert result.returncode == 2
-    assert "usage: framescribe" in result.stderr
+    assert result.stderr.splitlines() == [
+        "framescribe: error: the following arguments are required: COMMAND "
+        "(see `framescribe --help`)"]
 
 
-# -- annotate ------------------------------------------------------------------------------
-def test_annotate_text_as_a_real_process(tiny_bundle, video):
+@pytest.mark.parametrize("argv,words", [
+    (["annotate", "v.mp4", "--segment-seconds", "1.0"], "unrecognized arguments"),
+    (["annotate", "v.mp4", "--json"], "unrecognized arguments"),
+    (["annotate", "v.mp4", "--segment-frames", "1"], "must be 2-1024, got 1"),
+    (["caption", "v.mp4", "--segment-frames", "1025"], "must be 2-1024, got 1025"),
+    (["batch", "v.mp4", "-o", "out", "--segment-frames", "1.5"], "expected an integer 2-1024"),
+    (["batch", "v.mp4", "-o", "out", "--formats", "vtt"], "unrecognized arguments"),
+    (["annotate", "v.mp4", "--beam-size", "0"], "--beam-size: must be 1-16, got 0"),
+    (["annotate", "v.mp4", "--tasks", "captions,colour"], "captions,colour"),
+    (["annotate", "v.mp4", "--format", "txt"], "invalid choice: 'txt'"),
+    (["annotate", "v.mp4", "--server", "localhost:50051"], "unrecognized arguments"),
+], ids=["segment-seconds-gone", "json-flag-gone", "segment-frames-low", "segment-frames-high",
+        "segment-frames-not-int", "formats-renamed", "beam-size", "tasks", "format",
+        "annotate-has-no-server"])
+def test_usage_errors_are_one_line_and_exit_2(argv, words, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"framescribe {argv[0]}: error: "), lines
+    assert words in lines[0] and f"`framescribe {argv[0]} --help`" in lines[0]
+
+
+# -- annotate (caption --embedded, JSON on stdout by default) -------------------------------
+def test_annotate_json_as_a_real_process(tiny_bundle, video):
     result = run_cli("annotate", video, "--bundle", tiny_bundle)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0] == "30 frames, 3.00 s"
-    captions = [line for line in lines if "] caption: " in line]
+    document = json.loads(result.stdout)
+    check_annotation_json(document, video)
     # 16-frame segments at 10 fps: [0, 1.6) and [1.6, 3.0) (the 14-frame tail is kept).
-    assert [line.split("]")[0] for line in captions] == ["[   0.00 ->    1.60",
-                                                         "[   1.60 ->    3.00"]
-    assert all(re.search(r"\] gesture: \S+ \(\d\.\d\d\)$", line) or "caption" in line
-               for line in lines[1:] if line.startswith("["))
+    assert [(c["start"], c["end"]) for c in captions_of(document)] == [(0.0, 1.6), (1.6, 3.0)]
+    [summary] = own_stderr_lines(result.stderr)  # stderr is not a terminal: no progress bar
+    assert summary.startswith("framescribe: 2 captions, ") and "from 30 frames" in summary
+    assert summary.endswith("-> stdout")
+
+
+def test_annotate_is_caption_embedded(tiny_bundle, video, capsys):
+    status, annotated, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle,
+                                       "-q")
+    assert status == 0, err
+    assert err == ""  # -q: no summary
+    status, captioned, err = call_main(capsys, "caption", video, "--embedded", "--bundle",
+                                       tiny_bundle, "--format", "json", "-q")
+    assert status == 0, err
+    assert annotated == captioned
 
 
 def test_annotate_on_litert_matches_tensorflow(video, capsys):
     """The demo bundle on both runtimes: same captions and gesture events (LiteRT in a child
     process, as it cannot share one with TensorFlow)."""
     demo = Path(__file__).resolve().parents[1] / "models" / "bundles" / "demo"
-    lite = run_cli("annotate", video, "--bundle", demo, "--json", "--runtime", "litert")
+    lite = run_cli("annotate", video, "--bundle", demo, "--runtime", "litert")
     assert lite.returncode == 0, lite.stderr
-    status, out, err = call_main(capsys, "annotate", video, "--bundle", demo, "--json")
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", demo)
     assert status == 0, err
 
     def events(document: dict):
-        return ([(c["start"], c["end"], c["text"]) for c in document["captions"]],
-                [(g["start"], g["end"], g["label"]) for g in document["gestures"]])
+        return ([(c["start"], c["end"], c["text"]) for c in captions_of(document)],
+                [(g["start"], g["end"], g["label"]) for g in gestures_of(document)])
 
     assert events(json.loads(lite.stdout)) == events(json.loads(out))
 
 
+def captions_of(document: dict) -> list[dict]:
+    return [e for e in document["events"] if e["kind"] == "caption"]
+
+
+def gestures_of(document: dict) -> list[dict]:
+    return [e for e in document["events"] if e["kind"] == "gesture"]
+
+
 def check_annotation_json(document: dict, video) -> None:
-    assert document["video"] == str(video)
-    assert document["frames"] == round(VIDEO_SECONDS * BUNDLE_FRAME_RATE)
-    assert document["duration"] == pytest.approx(VIDEO_SECONDS, abs=0.01)
-    assert isinstance(document["captions"], list) and isinstance(document["gestures"], list)
-    assert len(document["captions"]) == 2
-    assert document["captions"][0]["start"] == 0.0
-    assert document["captions"][-1]["end"] == pytest.approx(VIDEO_SECONDS, abs=0.01)
-    for item in document["captions"] + document["gestures"]:
+    """A framescribe.events document (tests/test_events_schema.py holds it to the schema)."""
+    assert (document["schema"], document["version"]) == ("framescribe.events", 1)
+    assert document["source"] == str(video)
+    captions, gestures = captions_of(document), gestures_of(document)
+    assert len(captions) + len(gestures) == len(document["events"])
+    # 3 s sampled to the bundle's 10 fps: 30 frames, two 16-frame segments (the last short)
+    assert len(captions) == 2
+    assert captions[0]["start"] == 0.0
+    assert captions[-1]["end"] == pytest.approx(VIDEO_SECONDS, abs=0.01)
+    events = document["events"]
+    assert [(e["start"], e["end"]) for e in events] == sorted((e["start"], e["end"])
+                                                              for e in events)
+    for item in events:
         assert 0.0 <= item["start"] < item["end"] <= VIDEO_SECONDS + 1e-6
-    for caption in document["captions"]:
+    for caption in captions:
         assert isinstance(caption["text"], str)
-    for gesture in document["gestures"]:
+    for gesture in gestures:
         assert isinstance(gesture["label"], str) and gesture["label"]
         assert 0.0 <= gesture["confidence"] <= 1.0
 
 
-def test_annotate_json(tiny_bundle, video, capsys):
-    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--json")
+def test_annotate_json_and_jsonl(tiny_bundle, video, capsys):
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle)
     assert status == 0, err
-    check_annotation_json(json.loads(out), video)
+    document = json.loads(out)
+    check_annotation_json(document, video)
+    status, lines, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle,
+                                   "--format", "jsonl")
+    assert status == 0, err
+    assert [json.loads(line) for line in lines.splitlines()] == document["events"]
 
 
 def expected_cues(tiny_bundle, video, capsys, marker: str) -> list[tuple[str, str]]:
     """Cue timings the subtitles must contain: every non-empty caption and every gesture
     (an untrained decoder may produce an empty caption, which writers rightly skip)."""
-    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--json")
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle)
     assert status == 0, err
     document = json.loads(out)
-    spans = [(c["start"], c["end"]) for c in document["captions"] if c["text"]]
-    spans += [(g["start"], g["end"]) for g in document["gestures"]]
+    spans = [(c["start"], c["end"]) for c in captions_of(document) if c["text"]]
+    spans += [(g["start"], g["end"]) for g in gestures_of(document)]
 
     def stamp(seconds: float) -> str:
         millis = round(seconds * 1000)
@@ -202,7 +259,8 @@ def expected_cues(tiny_bundle, video, capsys, marker: str) -> list[tuple[str, st
 
 def test_annotate_webvtt(tiny_bundle, video, capsys):
     expected = expected_cues(tiny_bundle, video, capsys, ".")
-    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--vtt")
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle,
+                                 "--format", "vtt")
     assert status == 0, err
     assert out.startswith("WEBVTT\n")
     timings = re.findall(r"^(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})$", out, re.M)
@@ -211,7 +269,8 @@ def test_annotate_webvtt(tiny_bundle, video, capsys):
 
 def test_annotate_srt(tiny_bundle, video, capsys):
     expected = expected_cues(tiny_bundle, video, capsys, ",")
-    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--srt")
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle,
+                                 "-o", "-", "--format", "srt")
     assert status == 0, err
     cues = re.findall(r"^(\d+)\n(\d\d:\d\d:\d\d,\d{3}) --> (\d\d:\d\d:\d\d,\d{3})$", out, re.M)
     assert [n for n, _, _ in cues] == [str(i + 1) for i in range(len(cues))]
@@ -222,23 +281,24 @@ def test_annotate_srt(tiny_bundle, video, capsys):
 def test_annotate_output_file_matches_stdout(tiny_bundle, video, tmp_path, capsys):
     target = tmp_path / "out" / "clip.json"
     target.parent.mkdir()
-    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--json",
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle,
                                  "--output", target)
     assert status == 0, err
     assert out == ""
-    _, printed, _ = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--json")
+    assert err.rstrip().endswith(f"-> {target}")
+    _, printed, _ = call_main(capsys, "annotate", video, "--bundle", tiny_bundle)
     assert target.read_text("utf-8") == printed  # same models, same video: same annotation
     check_annotation_json(json.loads(target.read_text("utf-8")), video)
     assert [p.name for p in target.parent.iterdir()] == ["clip.json"]  # no temporary left
 
 
 def test_annotate_one_task(tiny_bundle, video, capsys):
-    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--json",
-                                 "--tasks", "captions", "--segment-seconds", "1.0")
+    status, out, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle,
+                                 "--tasks", "captions", "--segment-frames", "10")
     assert status == 0, err
     document = json.loads(out)
-    assert document["gestures"] == []
-    assert [c["start"] for c in document["captions"]] == [0.0, 1.0, 2.0]
+    assert gestures_of(document) == []
+    assert [c["start"] for c in captions_of(document)] == [0.0, 1.0, 2.0]
 
 
 # -- errors: one line, naming the file, exit 1 ---------------------------------------------
@@ -261,7 +321,7 @@ def _garbage(tmp_path):
 @pytest.mark.parametrize("make_video,problem", [
     (_missing, "no such file"),
     (_empty, "empty file"),
-    (_garbage, "(cannot open video|no decodable frames)"),
+    (_garbage, "(cannot open (it as a )?video|no decodable frames)"),
 ], ids=["missing", "empty", "garbage"])
 def test_bad_video_is_one_error_line(tiny_bundle, tmp_path, capsys, make_video, problem):
     path = make_video(tmp_path)
@@ -320,19 +380,18 @@ def test_missing_bundle_directory(tmp_path, video, capsys):
 def test_output_into_a_missing_directory_names_the_output(tiny_bundle, video, tmp_path,
                                                           capsys):
     target = tmp_path / "no" / "such" / "dir" / "out.json"
-    status, _, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "--json",
+    status, _, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle,
                                "-o", target)
     assert status == 1
     assert_one_error_line(err, str(target))
     assert not target.parent.exists()
 
 
-@pytest.mark.parametrize("option", [["--beam-size", "0"], ["--tasks", "captions,colour"]],
-                         ids=["beam-size", "tasks"])
-def test_bad_option_values_are_one_error_line(tiny_bundle, video, capsys, option):
-    status, _, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, *option)
+def test_unknown_output_extension_is_one_error_line(tiny_bundle, video, tmp_path, capsys):
+    status, _, err = call_main(capsys, "annotate", video, "--bundle", tiny_bundle, "-o",
+                               tmp_path / "out.txt")
     assert status == 1
-    assert_one_error_line(err, option[1].split(",")[-1])
+    assert_one_error_line(err, "out.txt", "cannot tell the output format", "--format")
 
 
 # -- data, eval ----------------------------------------------------------------------------
@@ -395,6 +454,6 @@ def test_train_demo_with_a_keras_cv_backbone_then_annotate(tmp_path):
     assert set(manifest["metrics"]) == {"moving-digits", "lasa-airwriting"}
     assert manifest["metrics"]["moving-digits"]["count"] == 2
     video = write_video(tmp_path / "clip.avi")
-    result = run_cli("annotate", video, "--bundle", bundle, "--json")
+    result = run_cli("annotate", video, "--bundle", bundle)
     assert result.returncode == 0, result.stderr[-3000:]
     check_annotation_json(json.loads(result.stdout), video)

