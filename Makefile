@@ -23,6 +23,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo --cache-dir .cache/import-linter  # pyproject's layers
 	node_modules/.bin/buf lint proto
 
 # Regenerate the Python gRPC stubs after editing proto/framescribe/v1/*.proto (they are
@@ -42,7 +43,7 @@ demo: setup
 	$(VPY) -m framescribe.plugin.demo
 
 bench: setup
-	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_speed
+	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_speed --json reports/speed.json
 	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_server --json reports/bench.json
 	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_batch --json reports/bench.json
 
@@ -65,7 +66,7 @@ gst-plugin: $(GST_STAMP)
 	@echo "  export GST_PLUGIN_PATH=$(CURDIR)/plugin/gstreamer"
 	@echo "  gst-inspect-1.0 framescribe"
 
-$(GST_STAMP): pyproject.toml $(wildcard plugin/*.py proto/framescribe/v1/*.py models/video_frames.py)
+$(GST_STAMP): pyproject.toml $(wildcard plugin/*.py proto/framescribe/v1/*.py models/video/*.py models/inference/events.py)
 	test -x $(GST_VENV)/bin/python || /usr/bin/python3 -m venv --system-site-packages $(GST_VENV)
 	@# Not for git (Python 3.13+ venvs write this themselves).
 	echo '*' > $(GST_VENV)/.gitignore
@@ -73,6 +74,8 @@ $(GST_STAMP): pyproject.toml $(wildcard plugin/*.py proto/framescribe/v1/*.py mo
 	touch $@
 
 # SimpleRNN vs LSTM, same budget, on 256- and 32-frame lasa-airwriting clips (~35 min on the
-# shared 2-core CPU): writes reports/rnn_vs_lstm.md and .png; cache in .cache/experiments/.
+# shared 2-core CPU): writes reports/rnn_vs_lstm.md, .png and .json (the figures the README
+# quotes); cache in .cache/experiments/.
 experiment-rnn-vs-lstm: setup
 	PYTHONPATH=tests $(VPY) -m experiments.experiment_rnn_vs_lstm
+	PYTHONPATH=tests $(VPY) -m benchmarks.rnn_vs_lstm_json reports/rnn_vs_lstm.md

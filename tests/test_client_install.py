@@ -1,21 +1,28 @@
 """The client install: `pip install .` (no extras) must give a working framescribe.plugin and
-framescribe.v1 without TensorFlow, and every package and bundle file must be in the distribution.
+framescribe.v1 without TensorFlow, every package and bundle file must be in the distribution,
+and nothing that is not product code (benchmarks, experiments, test fixtures) may be.
 """
 
+import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Modules that live under tests/ and must never ship (DESIGN.md, "Layers").
+NOT_PRODUCT = re.compile(r"(^|/)(benchmarks?|experiments?|fixtures|benchmark_\w*|experiment_\w*"
+                         r"|dataset_fixtures|naive_server)(\.py|/)")
 
 
 def _pyproject() -> dict:
-    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     with open(REPO / "pyproject.toml", "rb") as f:
         return tomllib.load(f)
 
@@ -24,19 +31,63 @@ def _package_dirs() -> dict[str, str]:
     return _pyproject()["tool"]["setuptools"]["package-dir"]
 
 
-def test_every_python_package_folder_is_listed_in_pyproject():
-    """The wheel ships only the packages named in [tool.setuptools] packages (the editable
-    install would still find an unlisted subpackage, hiding the omission), so list them all."""
-    listed = set(_pyproject()["tool"]["setuptools"]["packages"])
-    found = set()
+def _packages_in_tree() -> dict[str, Path]:
+    """Every package folder (one with __init__.py) under the mapped folders, by import name."""
+    found = {}
     for name, folder in _package_dirs().items():
         for init in (REPO / folder).rglob("__init__.py"):
             rel = init.parent.relative_to(REPO / folder)
             if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
                 continue
-            found.add(".".join((name, *rel.parts)) if rel.parts else name)
-    missing = sorted(found - listed)
+            found[".".join((name, *rel.parts)) if rel.parts else name] = init.parent
+    return found
+
+
+def test_every_python_package_folder_is_listed_in_pyproject():
+    """The wheel ships only the packages named in [tool.setuptools] packages (the editable
+    install would still find an unlisted subpackage, hiding the omission), so list them all."""
+    listed = set(_pyproject()["tool"]["setuptools"]["packages"])
+    missing = sorted(set(_packages_in_tree()) - listed)
     assert not missing, f"add these to [tool.setuptools] packages in pyproject.toml: {missing}"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel, built from a copy of just what the distribution is made of, so the build
+    neither reads nor leaves build/ and *.egg-info in the working tree (stale build/lib would
+    leak in)."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*cache", "*.egg-info")
+    for top in {folder.split("/")[0] for folder in _package_dirs().values()}:
+        shutil.copytree(REPO / top, src / top, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (REPO / name).exists():
+            shutil.copy2(REPO / name, src / name)
+    # Without build isolation when this venv has the backend (no download, faster).
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-isolation"]
+    build = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", *isolation, "--outdir", str(tmp_path / "dist"),
+         str(src)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert build.returncode == 0, f"building the wheel failed:\n{build.stdout}\n{build.stderr}"
+    (built,) = (tmp_path / "dist").glob("framescribe-*.whl")
+    return built
+
+
+@pytest.mark.slow
+def test_wheel_ships_every_package_and_no_test_code(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    stray = [n for n in names if NOT_PRODUCT.search(n)]
+    assert not stray, f"benchmark/experiment/fixture code in the wheel (belongs in tests/): {stray}"
+    for package, folder in _packages_in_tree().items():
+        prefix = package.replace(".", "/")
+        modules = [f"{prefix}/{p.name}" for p in sorted(folder.glob("*.py"))]
+        missing = [m for m in modules if m not in names]
+        assert not missing, f"{package}: modules missing from the wheel {wheel.name}: {missing}"
+    subpackages = [d.name for d in (REPO / "models").iterdir() if (d / "__init__.py").exists()]
+    assert len(subpackages) >= 7, f"models/ has too few sub-packages to be real: {subpackages}"
+    absent = [d for d in subpackages if f"framescribe/models/{d}/__init__.py" not in names]
+    assert not absent, f"models' sub-packages missing from the wheel: {absent}"
 
 
 CHECK = r"""
@@ -54,17 +105,7 @@ print(json.dumps({
 
 
 @pytest.mark.slow
-def test_client_install_has_no_tensorflow(tmp_path):
-    # Build from a copy of just what the distribution is made of, so the install neither reads
-    # nor leaves build/ and *.egg-info in the working tree (stale build/lib would leak in).
-    src = tmp_path / "src"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*cache", "*.egg-info")
-    for top in {folder.split("/")[0] for folder in _package_dirs().values()}:
-        shutil.copytree(REPO / top, src / top, ignore=ignore)
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        if (REPO / name).exists():
-            shutil.copy2(REPO / name, src / name)
-
+def test_client_install_has_no_tensorflow(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
@@ -72,7 +113,7 @@ def test_client_install_has_no_tensorflow(tmp_path):
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PIP_NO_INPUT"] = "1"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", str(src)],
+        [str(python), "-m", "pip", "install", "-q", str(wheel)],
         capture_output=True,
         text=True,
         env=env,
