@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
+from framescribe.models.inference.events import CaptionSegment, GestureEvent
+
 FORMATS = ("vtt", "srt", "json", "jsonl")
 FORMAT_HELP = ("vtt (WebVTT), srt, json (one document: {\"schema\": \"framescribe.events\", "
                "\"version\": 1, \"source\": ..., \"events\": [...]}) or jsonl (one event per "
@@ -78,8 +80,8 @@ def write_events(outputs: Outputs, events: list[Any], source: str | None) -> Non
     events in the main output as cues of their own, or in the gestures track."""
     from framescribe.plugin.subtitles import get_writer
 
-    captions = [e for e in events if hasattr(e, "text")]
-    gestures = [e for e in events if not hasattr(e, "text")]
+    captions = [e for e in events if isinstance(e, CaptionSegment)]
+    gestures = [e for e in events if isinstance(e, GestureEvent)]
     if outputs.gestures_path:
         get_writer(outputs.gestures_format, source).save(gestures, outputs.gestures_path)
     main = get_writer(outputs.main_format, source)
@@ -96,7 +98,8 @@ def end_at_next_caption(events: list) -> list:
     caption's first frame by a few ms when the source's frames do not fall on the model's
     period (25 fps sampled to 10): end it where the next one starts, so no two captions are
     ever on screen together."""
-    captions = sorted((e for e in events if hasattr(e, "text")), key=lambda e: e.start)
+    captions = sorted((e for e in events if isinstance(e, CaptionSegment)),
+                      key=lambda e: e.start)
     trimmed = {}
     for caption, following in zip(captions, captions[1:], strict=False):
         if caption.start < following.start < caption.end:

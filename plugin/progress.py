@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
+from framescribe.models.inference.events import CaptionSegment, GestureEvent
+
 PLAIN_PROGRESS_EVERY_S = 30.0  # a progress line this often when stderr is not a terminal
 
 
@@ -64,9 +66,9 @@ class Progress:
                 yield item
 
     def event(self, event: Any) -> None:
-        if hasattr(event, "text"):
+        if isinstance(event, CaptionSegment):
             self.captions += 1
-        elif hasattr(event, "end"):
+        elif isinstance(event, GestureEvent):
             self.gestures += 1
 
     def _maybe_draw(self) -> None:

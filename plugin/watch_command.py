@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
+from framescribe.models.inference.events import CaptionSegment, InterimGesture
 from framescribe.plugin.caption_command import (
     ServerAnnotator,
     _client_errors,
@@ -30,7 +31,7 @@ class LiveDisplay:
         self._status = ""
 
     def show(self, event: Any) -> None:
-        if not hasattr(event, "end"):  # an interim label
+        if isinstance(event, InterimGesture):
             if self.interim:
                 label = f"{event.label} {event.confidence:.2f}" if event.label else "(idle)"
                 self._status = f"  {event.timestamp:8.2f} s  now: {label}"
@@ -43,7 +44,7 @@ class LiveDisplay:
             from framescribe.plugin.subtitles import event_record
 
             line = json.dumps(event_record(event), ensure_ascii=False)
-        elif hasattr(event, "text"):
+        elif isinstance(event, CaptionSegment):
             line = f"[{event.start:8.2f} - {event.end:8.2f}] caption: {event.text}"
         else:
             line = (f"[{event.start:8.2f} - {event.end:8.2f}] gesture: {event.label} "

@@ -104,23 +104,26 @@ print(json.dumps({
 """
 
 
-@pytest.mark.slow
-def test_client_install_has_no_tensorflow(wheel, tmp_path):
-    venv = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def client_venv(wheel, tmp_path_factory) -> tuple[Path, dict]:
+    """(venv, env): a fresh venv with the wheel installed, no extras (installed once for the
+    tests of this module)."""
+    venv = tmp_path_factory.mktemp("client") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PIP_NO_INPUT"] = "1"
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", str(wheel)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-    )
+    install = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                              str(wheel)], capture_output=True, text=True, env=env,
+                             cwd=venv.parent, timeout=600)
     assert install.returncode == 0, f"pip install failed:\n{install.stdout}\n{install.stderr}"
+    return venv, env
+
+
+@pytest.mark.slow
+def test_client_install_has_no_tensorflow(client_venv, tmp_path):
+    venv, env = client_venv
+    python = venv / "bin" / "python"
 
     # -I: isolated mode, so neither the working tree nor PYTHONPATH can satisfy the imports.
     check = subprocess.run(
@@ -167,3 +170,20 @@ def test_client_install_has_no_tensorflow(wheel, tmp_path):
     assert caption.returncode == 0, caption.stderr
     vtt = (tmp_path / "bikes.vtt").read_text()
     assert vtt.startswith("WEBVTT") and "-->" in vtt and "digit" in vtt
+
+
+@pytest.mark.slow
+def test_the_real_client_install_answers_in_one_line(client_venv, tmp_path):
+    """Each command that needs the model side, on the real client install: one line, exit 2
+    (test_client_commands checks the same with the model side blocked, fast)."""
+    from test_client_commands import check_one_line, model_side_commands
+
+    venv, env = client_venv
+    framescribe = str(venv / "bin" / "framescribe")
+    for command, argv in model_side_commands(tmp_path).items():
+        result = subprocess.run([framescribe, *argv], capture_output=True, text=True,
+                                env=env, cwd=tmp_path, timeout=120)
+        check_one_line(result, command)
+    usage = subprocess.run([framescribe, "annotate", "--help"], capture_output=True, text=True,
+                           env=env, timeout=60)
+    assert usage.returncode == 0 and "framescribe.events" in usage.stdout

@@ -9,7 +9,6 @@ textoverlay is in gstreamer1.0-x). Skipped without them, except under CI, where 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -107,45 +106,29 @@ def captions_from_bus(output: str) -> list[tuple[int, int, str]]:
              _field(s, "text")) for s in bus_events(output, "caption")]
 
 
-REFERENCE = r"""
-import json, sys
-import gi
-gi.require_version("Gst", "1.0")
-from gi.repository import Gst
-from framescribe.plugin.client import Caption, Client, encode_image
-import numpy as np
+def reference_captions(video: Path, server: LocalServer, env: dict, work: Path) -> list[tuple]:
+    """What the client gets for the same decoded frames (GStreamer's, timed by the one clock
+    as the element times them, sent losslessly as the element sends them)."""
+    import numpy as np
 
-Gst.init(None)
-video, server = sys.argv[1:3]
-pipeline = Gst.parse_launch(f'filesrc location="{video}" ! decodebin ! videoconvert '
-                            '! video/x-raw,format=RGB ! appsink name=out sync=false')
-sink = pipeline.get_by_name("out")
-pipeline.set_state(Gst.State.PLAYING)
-frames, last, first = [], -1, None
-while (sample := sink.emit("pull-sample")) is not None:
-    buffer, caps = sample.get_buffer(), sample.get_caps().get_structure(0)
-    width, height = caps.get_value("width"), caps.get_value("height")
-    first = buffer.pts if first is None else first  # the one clock: the first frame at 0
-    ms = (buffer.pts - first + 500_000) // 1_000_000
-    if ms <= last:
-        continue
-    last = ms
-    rgb = np.ndarray((height, width, 3), np.uint8, buffer.extract_dup(0, buffer.get_size()),
-                     strides=((width * 3 + 3) // 4 * 4, 3, 1))
-    frames.append((ms / 1000, encode_image(np.ascontiguousarray(rgb)).data))
-pipeline.set_state(Gst.State.NULL)
-with Client(server) as client:
-    captions = [e for e in client.stream(frames) if isinstance(e, Caption)]
-print(json.dumps([[round(c.start * 1000), round(c.end * 1000), c.text] for c in captions]))
-"""
+    from framescribe.models.video import FrameClock
+    from framescribe.plugin.client import Caption, Client
+    from framescribe.plugin.client_requests import fitted_lossless
 
-
-def reference_captions(video: Path, server: LocalServer, env: dict) -> list[tuple]:
-    """What the client gets for the same decoded frames (every frame; the server samples)."""
-    done = subprocess.run([str(GST_PYTHON), "-c", REFERENCE, str(video), server.address],
-                          env=env, capture_output=True, text=True, timeout=120)
+    out = work / "reference-frames.npz"
+    done = subprocess.run([str(GST_PYTHON), str(ROOT / "tests" / "fixtures" / "gst_decode.py"),
+                           str(video), str(out)], env=env, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
-    return [tuple(c) for c in json.loads(done.stdout)]
+    decoded = np.load(out)
+    clock = FrameClock(float(decoded["period"]), reorder=0)
+    frames = [timed for raw, image in zip(decoded["times"], decoded["frames"], strict=True)
+              for timed in clock.push(float(raw), image)]
+    with Client(server.address) as client:
+        size = client.model_info().input_size
+        captions = [e for e in client.stream(fitted_lossless(frames, size))
+                    if isinstance(e, Caption)]
+    return [(round(c.start * 1000), round(c.end * 1000), c.text) for c in captions]
 
 
 def sha256(path: Path) -> str:
@@ -185,7 +168,7 @@ def test_captions_in_a_pipeline_match_the_client_and_video_passes_through(
     # The text pad carries the same captions, in order (one buffer each, no separator).
     assert text.read_text() == "".join(c[2] for c in captions)
     # Exactly what the client SDK gets for the same frames: texts and times.
-    assert captions == reference_captions(video, server, gst_env)
+    assert captions == reference_captions(video, server, gst_env, tmp_path)
     # Gesture events (the demo bundle has both tasks) come on the bus too.
     assert bus_events(done.stdout, "gesture")
     # The video is passed through unchanged.

@@ -55,31 +55,7 @@ ENTRY_POINTS = ("annotate", "caption-embedded", "annotate-clip", "batch-local", 
 # GStreamer decodes with its own decoder: the entry point compared with the pipeline on the
 # frames GStreamer decoded (see the module docstring).
 REFERENCE = {"gstreamer": "pipeline-on-gstreamer-frames"}
-# Decodes a video as the element's pipeline does and saves each frame with its raw buffer time
-# and the video's frame period (caps), for the reference (runs in the GStreamer venv).
-GST_DECODE = r"""
-import sys, numpy as np, gi
-gi.require_version("Gst", "1.0")
-from gi.repository import Gst
-Gst.init(None)
-video, out = sys.argv[1:3]
-pipeline = Gst.parse_launch(f'filesrc location="{video}" ! decodebin ! videoconvert '
-                            '! video/x-raw,format=RGB ! appsink name=sink sync=false')
-sink = pipeline.get_by_name("sink")
-pipeline.set_state(Gst.State.PLAYING)
-frames, times, period = [], [], 0.04
-while (sample := sink.emit("pull-sample")) is not None:
-    buffer, caps = sample.get_buffer(), sample.get_caps().get_structure(0)
-    width, height = caps.get_value("width"), caps.get_value("height")
-    ok, num, den = caps.get_fraction("framerate")
-    period = den / num if ok and num > 0 else period
-    frames.append(np.ndarray((height, width, 3), np.uint8,
-                             buffer.extract_dup(0, buffer.get_size()),
-                             strides=((width * 3 + 3) // 4 * 4, 3, 1)).copy())
-    times.append(buffer.pts / Gst.SECOND)
-pipeline.set_state(Gst.State.NULL)
-np.savez(out, frames=np.stack(frames), times=np.array(times), period=period)
-"""
+GST_DECODE = ROOT / "tests" / "fixtures" / "gst_decode.py"  # run by GStreamer's Python
 TOLERANCE = 1e-4
 ROUNDING = 5e-5  # JSON outputs round confidences and log-probs to 4 decimals
 TIMEOUT_S = 120
@@ -406,7 +382,7 @@ class EntryPoints:
         """The in-process pipeline on the frames GStreamer decodes, timed as the element times
         them (the one clock, nothing held back)."""
         out = self.work / f"{name}.gst-frames.npz"
-        done = subprocess.run([str(ROOT / ".gst-venv" / "bin" / "python"), "-c", GST_DECODE,
+        done = subprocess.run([str(ROOT / ".gst-venv" / "bin" / "python"), str(GST_DECODE),
                                str(path), str(out)], env=self.gst_env, capture_output=True,
                               text=True, timeout=TIMEOUT_S)
         if done.returncode != 0:
