@@ -33,9 +33,13 @@ class AnnotationSession:
     State is O(1) in the stream's length: recurrent state, the event tracker, at most 1.5
     caption segments of features and ENCODE_CHUNK frames."""
 
-    def __init__(self, pipeline, settings: SessionSettings):
+    def __init__(self, pipeline, settings: SessionSettings, caption_batch: int = 1):
+        """caption_batch: closed caption windows decoded together in one beam search (a whole
+        video: many, for speed; a live stream: 1, so each caption comes as soon as it can)."""
         self.pipeline = pipeline
         self.settings = settings
+        self.caption_batch = caption_batch
+        self._closed: list[CaptionWindow] = []  # closed windows not yet captioned
         self._sampler = FrameSampler(settings.frame_rate)
         self._windows = CaptionWindower(settings.segment_frames, settings.period) \
             if "captions" in settings.tasks else None
@@ -71,7 +75,9 @@ class AnnotationSession:
             interims, finals = self._timeline.add(times, self._gesture_steps(features))
             events += interims + finals
         if self._windows is not None:
-            events += self._caption(self._windows.add(times, features))
+            self._closed += self._windows.add(times, features)
+            if len(self._closed) >= self.caption_batch:
+                events += self._caption_closed()
         return events
 
     def flush(self) -> list[Event]:
@@ -83,7 +89,8 @@ class AnnotationSession:
         if self._timeline is not None:
             events += self._timeline.finish()
         if self._windows is not None:
-            events += self._caption(self._windows.finish())
+            self._closed += self._windows.finish()
+            events += self._caption_closed()
         return events
 
     @property
@@ -94,18 +101,16 @@ class AnnotationSession:
         return self.last_time - self.first_time + self.settings.period
 
     def _gesture_steps(self, features: np.ndarray) -> np.ndarray:
-        """(n, D) -> (n, 1 + labels) probabilities, one recurrent step per frame."""
+        """(n, D) -> (n, 1 + labels) probabilities, the recurrent state carried on."""
         runtime = self.pipeline.runtime
         states = self._gesture_states or runtime.gesture_initial_state(1)
-        rows = []
-        for row in features:
-            probabilities, states = runtime.gesture_step(row[None], states)
-            rows.append(probabilities[0])
-        self._gesture_states = states
-        return np.stack(rows)
+        probabilities, self._gesture_states = runtime.gesture_chunk(features, states)
+        return probabilities
 
-    def _caption(self, windows: list[CaptionWindow]) -> list[CaptionSegment]:
-        """Windows of equal length decode together; captions come back in time order."""
+    def _caption_closed(self) -> list[CaptionSegment]:
+        """Caption the closed windows; windows of equal length decode together; captions
+        come back in time order."""
+        windows, self._closed = self._closed, []
         texts: dict[int, tuple[str, float]] = {}
         by_length: dict[int, list[int]] = {}
         for i, window in enumerate(windows):

@@ -35,6 +35,7 @@ from framescribe.models.inference.pipeline_options import (
 from framescribe.models.video import TimedFrame, fit_frame, open_source, sample_frames
 
 RUNTIMES = ("tf", "litert")
+VIDEO_CAPTION_BATCH = 64  # a whole video's caption windows decoded together, at most
 __all__ = ["TASKS", "Annotation", "Pipeline", "PipelineOptions", "CaptionSegment",
            "GestureEvent"]
 
@@ -153,7 +154,8 @@ class Pipeline:
                  ) -> Annotation:
         """VIDEO mode: a file path, an array (frames, h, w, 3) at the model's frame rate, or an
         iterable of TimedFrame / (timestamp_s, frame) with increasing timestamps."""
-        session = self.stream(options)
+        settings = options if isinstance(options, SessionSettings) else self.settings(options)
+        session = AnnotationSession(self, settings, caption_batch=VIDEO_CAPTION_BATCH)
         events = session.push(_timed_frames(video, self.manifest.frame_rate))
         return Annotation.of(events + session.flush(), session)
 

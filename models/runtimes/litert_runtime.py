@@ -141,6 +141,16 @@ class LiteRTRuntime:
             features=np.ascontiguousarray(features, np.float32), **named)
         return outputs["probabilities"], [outputs[f"state_{i}"] for i in range(len(states))]
 
+    def gesture_chunk(self, features: np.ndarray, states: list) -> tuple[np.ndarray, list]:
+        """Consecutive frames of one stream: features (frames, feature_dim) and the states
+        before them -> (probabilities (frames, 1 + labels), states after the last frame);
+        one gesture_step per frame (the exported model is a single step)."""
+        rows = []
+        for row in features:
+            probabilities, states = self.gesture_step(row[None], states)
+            rows.append(probabilities[0])
+        return np.stack(rows), states
+
     def gesture_run(self, features: np.ndarray) -> np.ndarray:
         """Whole clips: features (batch, frames, feature_dim) -> probabilities per frame,
         one step per frame for all clips at once (the classifier is exactly step-wise)."""

@@ -73,6 +73,14 @@ class TensorFlowRuntime:
             input_signature=[tf.TensorSpec((None, None, dim), tf.float32)],
         )
 
+        def chunk(features, states):
+            logits, new_states = classifier.run(features[None], list(states))
+            return tf.nn.softmax(logits)[0], new_states
+
+        self._gesture_chunk = tf.function(chunk, input_signature=[
+            tf.TensorSpec((None, dim), tf.float32),
+            [tf.TensorSpec((1, units), tf.float32)] * classifier.state_count])
+
     # -- encoder -------------------------------------------------------------------------
     def encode(self, frames: np.ndarray) -> np.ndarray:
         """uint8 (n, size, size, 3) RGB -> float32 features (n, feature_dim)."""
@@ -113,6 +121,13 @@ class TensorFlowRuntime:
     def gesture_step(self, features: np.ndarray, states: list) -> tuple[np.ndarray, list]:
         """features (batch, feature_dim) -> (probabilities (batch, 1 + labels), new states)."""
         probs, new_states = self._gesture_step(tf.constant(features, tf.float32), states)
+        return probs.numpy(), [s.numpy() for s in new_states]
+
+    def gesture_chunk(self, features: np.ndarray, states: list) -> tuple[np.ndarray, list]:
+        """Consecutive frames of one stream in one call: features (frames, feature_dim) and
+        the states before them (each (1, units)) -> (probabilities (frames, 1 + labels),
+        states after the last frame)."""
+        probs, new_states = self._gesture_chunk(tf.constant(features, tf.float32), states)
         return probs.numpy(), [s.numpy() for s in new_states]
 
     def gesture_run(self, features: np.ndarray) -> np.ndarray:
