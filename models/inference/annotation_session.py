@@ -31,7 +31,8 @@ ENCODE_CHUNK = 256  # sampled frames held before encoding (bounds memory on long
 class AnnotationSession:
     """Feed frames with `push` (timestamps must increase across pushes), end with `flush`.
     State is O(1) in the stream's length: recurrent state, the event tracker, at most 1.5
-    caption segments of features and ENCODE_CHUNK frames."""
+    caption segments of open features plus caption_batch closed windows, and ENCODE_CHUNK
+    frames."""
 
     def __init__(self, pipeline, settings: SessionSettings, caption_batch: int = 1):
         """caption_batch: closed caption windows decoded together in one beam search (a whole
