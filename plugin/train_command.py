@@ -24,11 +24,7 @@ def add_runtime_option(parser) -> None:
 def run_eval(args) -> int:
     require_model_side("eval", args.runtime)
     quiet_tensorflow()
-    from framescribe.models.bundle.model_bundle import update_metrics
-    from framescribe.models.evaluation.evaluation import EvaluationOptions, evaluate
-    from framescribe.models.inference.pipeline import Pipeline
-
-    pipeline = Pipeline.from_bundle(args.bundle, runtime=args.runtime)
+    from framescribe.models.evaluation.evaluation import EvaluationOptions, evaluate_bundle
 
     def progress(done: int, total: int) -> None:
         print(f"\r{args.benchmark} {args.split}: {done}/{total} clips", end="", file=sys.stderr)
@@ -36,10 +32,8 @@ def run_eval(args) -> int:
             print(file=sys.stderr)
 
     options = EvaluationOptions(split=args.split, limit=args.limit, beam_size=args.beam_size)
-    metrics = evaluate(pipeline, args.benchmark, options, progress)
-    if args.record:
-        recorded = {k: v for k, v in metrics.items() if k != "examples"}
-        update_metrics(args.bundle, args.benchmark, recorded, runtime=args.runtime)
+    metrics = evaluate_bundle(args.bundle, args.benchmark, options, runtime=args.runtime,
+                              record=args.record, progress=progress)
     if args.json:
         print(json.dumps(metrics))
     else:
@@ -147,7 +141,7 @@ def run_train(args) -> int:
 def run_export(args) -> int:
     require_model_side("export", "tf")
     quiet_tensorflow()
-    from framescribe.models.bundle.model_bundle import read_manifest
+    from framescribe.models.bundle.bundle_manifest import read_manifest
     from framescribe.models.evaluation.evaluation import BENCHMARKS
     from framescribe.models.runtimes.litert_export import export_litert, record_litert_metrics
 

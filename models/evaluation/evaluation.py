@@ -118,3 +118,26 @@ def evaluate(pipeline, benchmark: str, options: EvaluationOptions, progress=None
     if benchmark == "lasa-airwriting":
         return evaluate_gestures(pipeline, options, progress)
     raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}")
+
+
+def evaluate_bundle(bundle, benchmark: str, options: EvaluationOptions, runtime: str = "tf",
+                    record: bool = False, progress=None) -> dict:
+    """Load the bundle on `runtime`, evaluate it on `benchmark`; with `record`, write the
+    metrics (without the examples) into its manifest (the litert section for runtime
+    "litert")."""
+    from framescribe.models.bundle.bundle_writer import update_metrics
+    from framescribe.models.inference.pipeline import Pipeline
+
+    metrics = evaluate(Pipeline.from_bundle(bundle, runtime=runtime), benchmark, options,
+                       progress)
+    if record:
+        update_metrics(bundle, benchmark, {k: v for k, v in metrics.items() if k != "examples"},
+                       runtime=runtime)
+    return metrics
+
+
+if __name__ == "__main__":  # python -m ... BUNDLE BENCHMARK RUNTIME: evaluate on test, record
+    import sys
+
+    evaluate_bundle(sys.argv[1], sys.argv[2], EvaluationOptions(split="test"),
+                    runtime=sys.argv[3], record=True)

@@ -1,7 +1,7 @@
 """The event types every entry point yields: captions, gesture events and interim labels.
 
 Defined once here (plain dataclasses, no TensorFlow, no OpenCV) and re-exported by the client
-SDK (framescribe.plugin.client), so the in-process pipeline, the server, the batch runner and
+SDK (plugin/client.py), so the in-process pipeline, the server, the batch runner and
 the client hand out the same objects. Times are seconds from the start of the video or stream.
 """
 

@@ -218,12 +218,12 @@ def _publish(bundle: Path, staging: Path, exported: list[ExportedModel], quantiz
 def record_litert_metrics(bundle: str | os.PathLike, benchmarks, log: Callable[[str], None] = print
                           ) -> None:
     """Evaluate the bundle's LiteRT files on each benchmark's test split and record the metrics
-    in the manifest's litert section. Runs `framescribe eval` in a child process: the LiteRT
+    in the manifest's litert section. Runs evaluate_bundle in a child process: the LiteRT
     runtime cannot share a process with TensorFlow."""
     for benchmark in benchmarks:
         log(f"measuring the LiteRT files on {benchmark} (test split)")
-        command = [sys.executable, "-m", "framescribe.plugin.cli", "eval", "--bundle",
-                   os.fspath(bundle), "--benchmark", benchmark, "--runtime", "litert", "--record"]
+        command = [sys.executable, "-m", "framescribe.models.evaluation.evaluation",
+                   os.fspath(bundle), benchmark, "litert"]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"evaluating the LiteRT files on {benchmark} failed: "
