@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.hostile_videos import HOSTILE_VIDEOS, bikes_path, build_hostile_videos
+from test_gstreamer import gst_env  # noqa: F401  (the element, built once: its fixture)
 
 from framescribe.models.video import open_source
 from framescribe.plugin import batch_manifest
@@ -48,7 +49,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "models" / "bundles" / "demo"
 LITERT = ["--bundle", str(DEMO), "--runtime", "litert"]
 CLI = [sys.executable, "-m", "framescribe.plugin.cli"]
-PLUGIN_PATH = ROOT / "plugin" / "gstreamer"
 VIDEOS = tuple(video.name for video in HOSTILE_VIDEOS)
 ENTRY_POINTS = ("annotate", "caption-embedded", "annotate-clip", "batch-local", "batch-ray",
                 "caption-server", "client-stream", "gstreamer")
@@ -421,26 +421,6 @@ def hostile_videos(tmp_path_factory) -> dict[str, Path]:
 def server():
     with LocalServer(LITERT) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def gst_env(tmp_path_factory):
-    """What gst-launch-1.0 needs to find the element (after `make gst-plugin`); skips (fails
-    under CI) without GStreamer and its Python plugin loader."""
-    missing = ""
-    if shutil.which("gst-launch-1.0") is None or shutil.which("make") is None:
-        missing = "gst-launch-1.0 or make is not installed"
-    elif subprocess.run(["gst-inspect-1.0", "python"], capture_output=True).returncode != 0:
-        missing = "GStreamer's Python plugin loader is not installed"
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must be able to run the GStreamer element: {missing}")
-        pytest.skip(missing)
-    built = subprocess.run(["make", "gst-plugin"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=900)
-    assert built.returncode == 0, built.stdout + built.stderr
-    registry = tmp_path_factory.mktemp("gst") / "registry.bin"
-    return _environment({"GST_PLUGIN_PATH": str(PLUGIN_PATH), "GST_REGISTRY_1_0": str(registry)})
 
 
 @pytest.fixture(scope="module")
