@@ -22,14 +22,32 @@ SERVE_HELP = {
     "max_frames_per_message": "frames in one StreamAnnotate FrameList message (default 64)",
     "max_clip_bytes": "largest video file in AnnotateClip, bytes (default 32 MiB)",
     "max_queued_frames": "frames waiting for the encoder before RESOURCE_EXHAUSTED (2048)",
+    "max_concurrent_clips": "AnnotateClip calls served at once (default 4)",
+    "max_request_bytes_in_flight": "bytes of AnnotateClip requests held at once "
+                                   "(default 128 MiB)",
+    "max_stream_duration_s": "longest a stream may run, s (default 14400)",
+    "min_stream_frame_rate": "frames/s a stream must average over each 60 s (default 0.5; "
+                             "0 = no rule)",
+    "max_queued_responses": "events a stream's client has not read before the server stops "
+                            "reading its frames (default 256)",
+    "max_pending_captions": "caption segments of one stream in decoding before the server "
+                            "stops reading its frames (default 8)",
+    "clip_decode_processes": "worker processes that demux and decode AnnotateClip video "
+                             "files (default 1)",
+    "clip_decode_timeout_s": "longest a video file may take to decode, s (default 300; the "
+                             "call's deadline also applies)",
+    "worker_timeout_s": "s an encoder worker may take to answer a batch before it is "
+                        "replaced (default 30)",
     "decode_threads": "threads decoding images in the server process (default 2)",
     "encoder_processes": "LiteRT encoder worker processes that decode and encode frames "
                          "(default -1: the cores + 1, at most 8, with --runtime litert; 0 = in "
                          "the server process)",
     "metrics_port": "serve Prometheus metrics on this HTTP port (default off)",
+    "metrics_host": "address of the metrics endpoint (default 127.0.0.1)",
     "tls_cert": "PEM certificate chain; with --tls-key the server speaks TLS",
     "tls_key": "PEM private key for --tls-cert",
     "token_file": "file with the bearer token clients must send (or set FRAMESCRIBE_TOKEN)",
+    "allow_plaintext_token": "accept a token without TLS (it travels in clear text)",
     "grace_period_s": "seconds in-flight calls may finish after SIGTERM (default 10)",
     "mixed_precision": "float16 compute on GPU (runtime tf)",
     "litert_threads": "threads per LiteRT interpreter (default: the cores, at most 4)",

@@ -26,7 +26,7 @@ from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
 from .encoder_pool import EncoderPool, default_processes
 from .server_options import ServerOptions, read_token
-from .servicer import FrameScribeServicer, ServiceLimits
+from .servicer import FrameScribeServicer
 from .serving_model import ServingModel
 
 log = logging.getLogger("framescribe.server")
@@ -108,10 +108,7 @@ async def start_server(options: ServerOptions, pipeline=None) -> FrameScribeServ
                          decode_threads=options.decode_threads,
                          on_batch=_batch_observer(metrics),
                          encoder_pool=await _encoder_pool(options, pipeline))
-    limits = ServiceLimits(options.max_message_bytes, options.max_pixels_per_frame,
-                           options.max_frames_per_clip, options.max_frames_per_message,
-                           options.max_clip_bytes, options.max_streams, options.idle_timeout_s)
-    servicer = FrameScribeServicer(model, limits, metrics)
+    servicer = FrameScribeServicer(model, options, metrics)
     interceptors = []
     token = read_token(options)
     servicer.requires_token = bool(token)
@@ -158,7 +155,7 @@ def _metrics(options: ServerOptions):
 
     metrics = ServerMetrics()
     if options.metrics_port:
-        http, _ = metrics.start_http(options.metrics_port, options.host)
+        http, _ = metrics.start_http(options.metrics_port, options.metrics_host)
         return metrics, http
     return metrics, None
 

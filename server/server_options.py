@@ -25,6 +25,7 @@ ENV_PREFIX = "FRAMESCRIBE_"
 TOKEN_ENV = "FRAMESCRIBE_TOKEN"
 RUNTIMES = ("tf", "litert")
 MIB = 1024 * 1024
+STREAM_RATE_WINDOW_S = 60.0  # min_stream_frame_rate is checked over each window this long
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -60,14 +61,32 @@ class ServerOptions:
     max_frames_per_message: int = _ranged(64, 1, 4096)  # frames in one stream FrameList message
     max_clip_bytes: int = _ranged(32 * MIB, 1, 2**31 - 1)  # encoded video file, bytes
     max_queued_frames: int = _ranged(2048, 1, 1_000_000)  # frames waiting in the batcher
+    # -- admission: what one call or one client may hold ---------------------------------------
+    max_concurrent_clips: int = _ranged(4, 1, 1024)  # AnnotateClip calls served at once
+    # bytes of AnnotateClip requests held at once (their frames or video files)
+    max_request_bytes_in_flight: int = _ranged(128 * MIB, 1024, 2**40)
+    max_stream_duration_s: float = _ranged(4 * 3600.0, 1.0, 7 * 86_400.0)  # longest stream, s
+    # frames/s a stream must average over each window of STREAM_RATE_WINDOW_S (0 = no rule)
+    min_stream_frame_rate: float = _ranged(0.5, 0.0, 1000.0)
+    max_queued_responses: int = _ranged(256, 1, 100_000)  # events of a stream its client has
+    #                                                       not read yet before reading pauses
+    max_pending_captions: int = _ranged(8, 1, 1024)  # caption windows of a stream in decoding
+    # -- clip files: demuxed and decoded in worker processes ------------------------------------
+    clip_decode_processes: int = _ranged(1, 1, 16)  # worker processes decoding video files
+    clip_decode_timeout_s: float = _ranged(300.0, 1.0, 86_400.0)  # longest a file may decode
+    # -- encoder workers -------------------------------------------------------------------------
+    worker_timeout_s: float = _ranged(30.0, 1.0, 3600.0)  # s for a worker's reply to a batch
     decode_threads: int = _ranged(2, 1, 256)  # threads decoding images off the event loop
     # LiteRT encoder worker processes (decode + encode); -1 = auto (the cores + 1, at most 8,
     # for runtime litert; none for tf); 0 = decode and encode in the server process
     encoder_processes: int = _ranged(-1, -1, 64)
     metrics_port: int = _ranged(0, 0, 65535)  # Prometheus HTTP port; 0 = no metrics endpoint
+    metrics_host: str = "127.0.0.1"  # address the metrics endpoint listens on
     tls_cert: str | None = None  # PEM certificate chain file; with tls_key, serve TLS
     tls_key: str | None = None  # PEM private key file; with tls_cert
     token_file: str | None = None  # file holding the bearer token clients must send
+    # accept a bearer token without TLS (it travels in clear text; warned about at start-up)
+    allow_plaintext_token: bool = False
     grace_period_s: float = _ranged(10.0, 0.0, 3600.0)  # s to drain in-flight work on shutdown
     mixed_precision: bool = False  # float16 compute on GPU (TF runtime)
     litert_threads: int = _ranged(0, 0, 64)  # LiteRT interpreter threads; 0 = the cores, max 4
@@ -84,7 +103,7 @@ class ServerOptions:
         if self.runtime not in RUNTIMES:
             raise ServerOptionsError(
                 f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}", "runtime")
-        for name in ("bundle", "host"):
+        for name in ("bundle", "host", "metrics_host"):
             if not getattr(self, name).strip():
                 raise ServerOptionsError(f"{name} must not be empty", name)
         if self.max_clip_bytes > self.max_message_bytes:

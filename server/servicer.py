@@ -11,7 +11,7 @@ import asyncio
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import grpc
 import numpy as np
@@ -33,6 +33,7 @@ from .frame_decoding import FrameLimits, decode_image, decode_landmarks, frame_t
 from .metrics import ServerMetrics
 from .request_errors import RequestError, invalid, status_for
 from .request_options import TASK_ENUMS, request_settings
+from .server_options import ServerOptions
 from .serving_model import ServingModel
 from .stream_session import StreamSession
 from .wire_events import caption_pb, gesture_pb, milliseconds, stream_response
@@ -42,17 +43,6 @@ log = logging.getLogger("framescribe.server")
 CLIP_WINDOW = 64  # frames of one AnnotateClip request in the encoder queue at once
 DECODE_CHUNK = 8  # frames per decode job and encoder item (a list's chunks decode in parallel)
 
-
-
-@dataclass(frozen=True)
-class ServiceLimits:
-    max_message_bytes: int
-    max_pixels_per_frame: int
-    max_frames_per_clip: int
-    max_frames_per_message: int
-    max_clip_bytes: int
-    max_streams: int
-    idle_timeout_s: float
 
 
 class StreamSlots:
@@ -74,7 +64,8 @@ class StreamSlots:
 
 
 class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
-    def __init__(self, model: ServingModel, limits: ServiceLimits, metrics: ServerMetrics):
+    def __init__(self, model: ServingModel, limits: ServerOptions, metrics: ServerMetrics):
+        """limits: the server's options (the limits a call is held to)."""
         self.model = model
         self.pipeline = model.pipeline
         self.limits = limits
@@ -107,7 +98,15 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             max_pixels_per_frame=limits.max_pixels_per_frame,
             max_frames_per_clip=limits.max_frames_per_clip,
             max_clip_bytes=limits.max_clip_bytes, max_streams=limits.max_streams,
-            max_frames_per_message=limits.max_frames_per_message)
+            max_frames_per_message=limits.max_frames_per_message,
+            max_concurrent_clips=limits.max_concurrent_clips,
+            max_request_bytes_in_flight=limits.max_request_bytes_in_flight,
+            max_stream_duration_s=limits.max_stream_duration_s,
+            min_stream_frame_rate=limits.min_stream_frame_rate,
+            idle_timeout_s=limits.idle_timeout_s,
+            max_queued_responses=limits.max_queued_responses,
+            max_pending_captions=limits.max_pending_captions,
+            clip_decode_timeout_s=limits.clip_decode_timeout_s)
 
     # -- AnnotateClip ----------------------------------------------------------------------
     async def AnnotateClip(self, request, context):
