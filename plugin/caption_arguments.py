@@ -47,10 +47,20 @@ def _add_output_arguments(parser: argparse.ArgumentParser, default: str) -> None
     parser.set_defaults(default_format=default)
 
 
+class _NoTokenInArgv(argparse.Action):
+    """A token on the command line is visible to every user of the machine (ps, /proc)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is not taken: a token in the command line is visible to "
+                     f"other users (ps); use --token-file FILE or ${TOKEN_ENV}")
+
+
 def _add_server_arguments(parser) -> None:
-    token = parser.add_mutually_exclusive_group()
-    token.add_argument("--token", help=f"bearer token the server requires (or ${TOKEN_ENV})")
-    token.add_argument("--token-file", metavar="FILE", help="read the bearer token from FILE")
+    parser.add_argument("--token-file", metavar="FILE",
+                        help=f"read the bearer token the server requires from FILE (or set "
+                             f"${TOKEN_ENV})")
+    # Not a prefix of --token-file (which would read the token as a file name and echo it).
+    parser.add_argument("--token", nargs="?", action=_NoTokenInArgv, help=argparse.SUPPRESS)
     parser.add_argument("--tls", action="store_true",
                         help="connect with TLS, trusting the system's certificate authorities")
     parser.add_argument("--tls-ca", metavar="PEM",

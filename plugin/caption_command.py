@@ -45,7 +45,7 @@ def _token(args) -> str | None:
         if not token:
             raise ValueError(f"{args.token_file}: the token file is empty")
         return token
-    return args.token or os.environ.get(TOKEN_ENV) or None
+    return os.environ.get(TOKEN_ENV) or None
 
 
 class ServerAnnotator:
@@ -224,8 +224,8 @@ def _client_message(error, args) -> str:
 
     details = error.details
     if error.code == grpc.StatusCode.UNAUTHENTICATED:
-        return (f"the server refused the token ({details}); pass the right one with --token, "
-                f"--token-file or ${TOKEN_ENV}")
+        return (f"the server refused the token ({details}); pass the right one with "
+                f"--token-file FILE or ${TOKEN_ENV}")
     if error.code == grpc.StatusCode.UNAVAILABLE:
         return (f"{details} (is `framescribe serve` running there? pick a server with "
                 f"--server HOST:PORT{', or use --embedded' if hasattr(args, 'embedded') else ''})")

@@ -59,14 +59,18 @@ def run_serve(args) -> int:
     import logging
 
     from framescribe.plugin.cli import default_bundle
-    from framescribe.server.server_options import load_server_options
+    from framescribe.server.server_options import ServerOptionsError, load_server_options
 
     overrides = {name: getattr(args, name) for name in SERVE_HELP}
     overrides["bundle"] = args.bundle
     environ = dict(os.environ)
     if args.bundle is None and "FRAMESCRIBE_BUNDLE" not in environ and args.config is None:
         overrides["bundle"] = default_bundle()
-    options = load_server_options(overrides, environ, args.config)
+    try:
+        options = load_server_options(overrides, environ, args.config)
+    except ServerOptionsError as error:  # a bad option: one line, exit 2 (as usage errors)
+        print(f"framescribe serve: error: {error}", file=sys.stderr)
+        return 2
     require_model_side("serve", options.runtime, also=("grpc_reflection",))
     quiet_tensorflow()
     from framescribe.server.app import serve
@@ -82,10 +86,15 @@ def run_serve(args) -> int:
               f"{', token required' if running.servicer.requires_token else ''})",
               file=sys.stderr, flush=True)
         if running.metrics_http is not None:
-            print(f"framescribe: metrics on http://{options.host}:{running.metrics_http.port}"
+            print(f"framescribe: metrics on http://{options.metrics_host}:"
+                  f"{running.metrics_http.port}"
                   "/metrics", file=sys.stderr, flush=True)
 
-    asyncio.run(serve(options, ready))
+    try:
+        asyncio.run(serve(options, ready))
+    except ServerOptionsError as error:  # e.g. a token without TLS (checked at start-up)
+        print(f"framescribe serve: error: {error}", file=sys.stderr)
+        return 2
     print("framescribe: stopped", file=sys.stderr)
     return 0
 
@@ -109,7 +118,7 @@ def add_serve_parser(commands) -> None:
         if spec.name == "bundle":
             continue
         flag = "--" + spec.name.replace("_", "-")
-        if spec.name == "mixed_precision":
+        if isinstance(spec.default, bool):
             serve.add_argument(flag, action="store_const", const=True, default=None,
                                help=SERVE_HELP[spec.name])
             continue

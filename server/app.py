@@ -24,10 +24,13 @@ from grpc_reflection.v1alpha import reflection
 from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
+from .clip_decoder import ClipDecoder, ClipDecodeSettings
 from .encoder_pool import EncoderPool, default_processes
-from .server_options import ServerOptions, read_token
-from .servicer import FrameScribeServicer
+from .frame_decoding import FrameLimits
+from .server_options import ServerOptions, check_token_transport, read_token
+from .servicer import CLIP_WINDOW, FrameScribeServicer
 from .serving_model import ServingModel
+from .wire_guard import WireGuardInterceptor
 
 log = logging.getLogger("framescribe.server")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FrameScribeService"].full_name
@@ -57,7 +60,19 @@ async def _encoder_pool(options: ServerOptions, pipeline) -> EncoderPool | None:
     if not processes:
         return None
     return await asyncio.to_thread(EncoderPool, options.bundle, processes,
-                                   options.max_pixels_per_frame)
+                                   options.max_pixels_per_frame, options.worker_timeout_s)
+
+
+async def _clip_decoder(options: ServerOptions, pipeline) -> ClipDecoder | None:
+    """The worker processes that decode AnnotateClip's video files (none for a landmark
+    bundle, which refuses them)."""
+    if pipeline.reads_landmarks:
+        return None
+    manifest = pipeline.manifest
+    settings = ClipDecodeSettings(manifest.frame_rate, manifest.input_size, CLIP_WINDOW,
+                                  options.max_pixels_per_frame, FrameLimits().max_side,
+                                  options.max_frames_per_clip)
+    return await ClipDecoder.start(settings, options.clip_decode_processes)
 
 
 def configure_tensorflow(mixed_precision: bool) -> list[str]:
@@ -94,12 +109,18 @@ class FrameScribeServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.model.close()
+        if self.servicer.clip_decoder is not None:
+            await self.servicer.clip_decoder.close()
         if self.metrics_http is not None:
             self.metrics_http.close()
 
 
 async def start_server(options: ServerOptions, pipeline=None) -> FrameScribeServer:
     """Load the bundle (unless a pipeline is given) and start serving."""
+    token = read_token(options)
+    if check_token_transport(options, token):
+        log.warning("the bearer token travels in clear text (no TLS, allow_plaintext_token "
+                    "set): anyone on the network path can read it")
     pipeline = pipeline if pipeline is not None else load_pipeline(options)
     metrics, metrics_http = _metrics(options)
     model = ServingModel(pipeline, max_batch_size=options.max_batch_size,
@@ -109,8 +130,8 @@ async def start_server(options: ServerOptions, pipeline=None) -> FrameScribeServ
                          on_batch=_batch_observer(metrics),
                          encoder_pool=await _encoder_pool(options, pipeline))
     servicer = FrameScribeServicer(model, options, metrics)
-    interceptors = []
-    token = read_token(options)
+    servicer.clip_decoder = await _clip_decoder(options, pipeline)
+    interceptors = [WireGuardInterceptor()]  # first: it sees the other interceptors' handlers
     servicer.requires_token = bool(token)
     if token:
         from .auth import BearerTokenInterceptor

@@ -12,11 +12,14 @@ encoded upstream): a lone request is not held for company that cannot come. The 
 bounded: at `max_queued` waiting items `submit` raises QueueFull (unary calls: the server
 answers RESOURCE_EXHAUSTED instead of letting memory and latency grow without limit), or with
 `wait=True` waits for room (streams: backpressure reaches the client through gRPC flow control).
+Items have a priority (LIVE before BACKGROUND): a live stream's frames go ahead of a clip's
+frames already waiting, so clip work never delays a stream by more than the batch running now.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+LIVE, BACKGROUND = 0, 1  # priorities: streams' work first, then clips'
 
 
 class QueueFull(RuntimeError):
@@ -70,7 +74,8 @@ class DynamicBatcher(Generic[Item, Result]):
         self._executor = executor
         self.options = options
         self._on_batch = on_batch
-        self._waiting: list[tuple[Item, asyncio.Future]] = []
+        self._waiting: list[tuple[Item, asyncio.Future]] = []  # in priority order
+        self._priorities: list[int] = []  # of the waiting items (non-decreasing)
         self._arrived = asyncio.Event()
         self._room = asyncio.Event()  # set while fewer than max_queued items wait
         self._room.set()
@@ -98,6 +103,7 @@ class DynamicBatcher(Generic[Item, Result]):
         for _, future in self._waiting:
             future.cancel()
         self._waiting.clear()
+        self._priorities.clear()
         self._waiting_size = 0
 
     @property
@@ -105,14 +111,15 @@ class DynamicBatcher(Generic[Item, Result]):
         """Units waiting or being processed."""
         return self._waiting_size + self.running
 
-    async def submit(self, item: Item, wait: bool = False) -> Result:
+    async def submit(self, item: Item, wait: bool = False, priority: int = LIVE) -> Result:
         """The item's result. A full queue raises QueueFull, or with wait=True waits."""
-        return (await self.submit_many((item,), wait))[0]
+        return (await self.submit_many((item,), wait, priority))[0]
 
-    async def submit_many(self, items: Sequence[Item], wait: bool = False) -> list[Result]:
+    async def submit_many(self, items: Sequence[Item], wait: bool = False,
+                          priority: int = LIVE) -> list[Result]:
         """The items' results, in order; they may be processed in different batches. Queued
         together (a full queue is checked once, so it may hold up to len(items) - 1 more than
-        max_queued)."""
+        max_queued), after the waiting items of the same or a more urgent priority."""
         while self._waiting_size >= self.options.max_queued:
             if not wait:
                 raise QueueFull(f"the {self.name} queue is full ({self.options.max_queued} "
@@ -122,7 +129,9 @@ class DynamicBatcher(Generic[Item, Result]):
         self.start()
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in items]
-        self._waiting.extend(zip(items, futures, strict=True))
+        place = bisect.bisect_right(self._priorities, priority)
+        self._waiting[place:place] = zip(items, futures, strict=True)
+        self._priorities[place:place] = [priority] * len(items)
         self._waiting_size += sum(map(self._size_of, items))
         self._arrived.set()
         try:
@@ -191,6 +200,7 @@ class DynamicBatcher(Generic[Item, Result]):
             count, size = count + 1, size + item_size
         taken = self._waiting[:count]
         del self._waiting[:count]
+        del self._priorities[:count]
         self._waiting_size -= size
         return taken, size
 

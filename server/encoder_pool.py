@@ -2,8 +2,10 @@
 
 The encoder batcher calls `EncoderPool.encode` from up to `processes` threads at once; each call
 takes an idle worker (encoder_worker.py), sends it the batch and waits for the reply with the
-GIL released. A worker that dies is replaced, and only its batch fails (INTERNAL); a bad frame
-fails only its own item (INVALID_ARGUMENT), never the other calls' frames in the batch.
+GIL released. A worker that dies, or does not answer a batch within `timeout_s` (a watchdog
+thread kills it, which ends the blocked write or read), fails only its batch (RuntimeError:
+INTERNAL) and is replaced by a thread in the background; meanwhile the other workers serve.
+A bad frame fails only its own item (INVALID_ARGUMENT), never the other calls' frames.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,20 +90,74 @@ class EncoderWorker:
             self.process.wait()
 
 
+class Watchdog:
+    """Kills a worker that has not answered its batch by its deadline (SIGKILL ends even a
+    stopped process), so the thread blocked writing to it or reading from it gets
+    BrokenPipeError or WorkerExited. One thread for the whole pool."""
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        self._deadlines: dict[EncoderWorker, float] = {}  # insertion order = deadline order
+        self._killed: set[EncoderWorker] = set()
+        self._changed = threading.Condition()
+        self._closed = False
+        threading.Thread(target=self._run, name="encoder-watchdog", daemon=True).start()
+
+    def arm(self, worker: EncoderWorker) -> None:
+        with self._changed:
+            self._deadlines[worker] = time.monotonic() + self.timeout_s
+            if len(self._deadlines) == 1:  # later deadlines never wake it sooner
+                self._changed.notify()
+
+    def disarm(self, worker: EncoderWorker) -> bool:
+        """True if the worker was killed for being late."""
+        with self._changed:
+            self._deadlines.pop(worker, None)
+            if worker in self._killed:
+                self._killed.remove(worker)
+                return True
+            return False
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+
+    def _run(self) -> None:
+        with self._changed:
+            while not self._closed:
+                now = time.monotonic()
+                for worker, deadline in list(self._deadlines.items()):
+                    if deadline > now:
+                        break
+                    del self._deadlines[worker]
+                    self._killed.add(worker)
+                    worker.process.kill()
+                first = next(iter(self._deadlines.values()), None)
+                self._changed.wait(None if first is None else first - now)
+
+
 class EncoderPool:
     """`processes` EncoderWorkers on one bundle. Thread-safe; blocking calls."""
 
-    def __init__(self, bundle: str | os.PathLike, processes: int, max_pixels_per_frame: int):
-        """Starts the workers (in parallel) and waits until all are ready."""
+    def __init__(self, bundle: str | os.PathLike, processes: int, max_pixels_per_frame: int,
+                 timeout_s: float = 30.0):
+        """Starts the workers (in parallel) and waits until all are ready. timeout_s: how long
+        a worker may take to answer a batch before it is killed and replaced."""
         if processes < 1:
             raise ValueError(f"an encoder pool needs at least 1 process, got {processes}")
+        if timeout_s <= 0:
+            raise ValueError(f"an encoder pool's timeout must be positive, got {timeout_s} s")
         self.bundle = Path(bundle)
         self.processes = processes
+        self.timeout_s = timeout_s
         self._max_pixels = max_pixels_per_frame
-        self._idle: queue.SimpleQueue[EncoderWorker | None] = queue.SimpleQueue()  # None: to start
+        # None: a slot whose worker could not be restarted (the call that takes it tries again)
+        self._idle: queue.SimpleQueue[EncoderWorker | None] = queue.SimpleQueue()
         self._all: list[EncoderWorker] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._watchdog = Watchdog(timeout_s)
         workers = [self._spawn() for _ in range(processes)]
         try:
             with ThreadPoolExecutor(processes) as starting:
@@ -117,52 +174,92 @@ class EncoderPool:
             return [worker.process.pid for worker in self._all]
 
     def _spawn(self) -> EncoderWorker:
-        worker = EncoderWorker(self.bundle, self._max_pixels)
-        with self._lock:
+        with self._lock:  # under the lock: close() stops every worker it may start
+            if self._closed:
+                raise RuntimeError("the encoder pool is closed")
+            worker = EncoderWorker(self.bundle, self._max_pixels)
             self._all.append(worker)
         return worker
 
     def encode(self, items: Sequence[Sequence[tuple[pb.Image, int]]]) -> list:
         """Per item (its (Image, frame index) pairs), its (frames, D) float32 features or the
         exception that item gets: FrameError for a bad frame, RuntimeError for a failure.
-        RuntimeError for the whole batch if the worker failed or died (then it is replaced)."""
+        RuntimeError for the whole batch if the worker failed, died or did not answer within
+        timeout_s (then it is replaced in the background)."""
         worker = self._idle.get()
-        if worker is None:  # a slot whose worker could not be restarted: try again
-            worker = self._start_into_slot()
+        if worker is None:
+            self._replace_in_background()
+            raise RuntimeError("an encoder worker process could not be restarted (its error is "
+                               "in the log); trying again")
+        self._watchdog.arm(worker)
         try:
             results = worker.encode(items)
-        except BatchFailed:
-            self._idle.put(worker)  # it answered in full and goes on serving
-            raise
         except BaseException as error:
-            # Exited, or the pipe may hold half a reply: replace the worker.
-            self._retire(worker)
-            self._idle.put(None)
+            late = self._watchdog.disarm(worker)
+            if isinstance(error, BatchFailed) and not late:
+                self._idle.put(worker)  # it answered in full and goes on serving
+                raise
+            # Exited, killed, or the pipe may hold half a reply: replace the worker.
+            self._retire(worker, late)
+            if late:
+                raise RuntimeError(f"an encoder worker timed out after {self.timeout_s:g} s on "
+                                   "a batch; it was killed and another one is started") from None
             if isinstance(error, WorkerExited | BrokenPipeError):
                 raise RuntimeError("an encoder worker process exited while encoding a batch; "
                                    "another one is started") from None
             raise
-        self._idle.put(worker)
+        if self._watchdog.disarm(worker):  # killed as it answered: the reply is whole
+            self._retire(worker, late=True)
+        else:
+            self._idle.put(worker)
         return results
 
-    def _start_into_slot(self) -> EncoderWorker:
-        """A new worker for a free slot; the slot stays free (None) if it cannot start."""
-        try:
-            worker = self._spawn()
-            worker.wait_ready()
-            return worker
-        except BaseException:
-            self._idle.put(None)
-            raise
-
-    def _retire(self, worker: EncoderWorker) -> None:
+    def _retire(self, worker: EncoderWorker, late: bool) -> None:
+        """Log why, kill it, and start another one in the background."""
         code = worker.process.poll()
-        log.error("encoder worker %d %s; another starts with the next batch", worker.process.pid,
+        log.error("encoder worker %d %s; another one is starting in the background",
+                  worker.process.pid,
+                  f"timed out after {self.timeout_s:g} s on a batch and was killed" if late else
                   "is out of step" if code is None else f"exited with code {code}")
         worker.process.kill()
-        worker.process.wait()
-        with self._lock:
-            self._all.remove(worker)
+        self._replace_in_background(worker)
+
+    def _replace_in_background(self, dead: EncoderWorker | None = None) -> None:
+        threading.Thread(target=self._replace, args=(dead,), name="encoder-worker-start",
+                         daemon=True).start()
+
+    def _replace(self, dead: EncoderWorker | None) -> None:
+        """Reap `dead`, then start a worker into the free slot; the slot stays free (None) if
+        it cannot start. Runs on its own thread: no request waits for a worker to start."""
+        if dead is not None:
+            dead.process.wait()
+            with self._lock:
+                self._all.remove(dead)
+        try:
+            worker = self._spawn()
+        except Exception as error:  # noqa: BLE001 - closed, or no process could be started
+            self._lost_slot(error)
+            return
+        hung = threading.Timer(START_TIMEOUT_S, worker.process.kill)  # a start that hangs
+        hung.start()
+        try:
+            worker.wait_ready()
+        except RuntimeError as error:
+            with self._lock:
+                self._all.remove(worker)
+            self._lost_slot(error)
+            return
+        finally:
+            hung.cancel()
+        log.info("encoder worker %d started", worker.process.pid)
+        self._idle.put(worker)
+
+    def _lost_slot(self, error: Exception) -> None:
+        """A replacement could not start: the slot stays free (None); the call that takes it
+        fails and tries again."""
+        if not self._closed:
+            log.error("%s", error)
+            self._idle.put(None)
 
     def close(self) -> None:
         """Stop every worker (idempotent)."""
@@ -171,6 +268,7 @@ class EncoderPool:
                 return
             self._closed = True
             workers = list(self._all)
+        self._watchdog.close()
         for worker in workers:
             worker.stop()
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from framescribe.models.data.sign_datasets import ISLR_LANDMARKS
+from framescribe.models.data.islr_layout import ISLR_LANDMARKS
 from framescribe.v1 import framescribe_service_pb2 as pb
 
 JPEG_MAGIC = b"\xff\xd8\xff"

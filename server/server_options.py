@@ -290,6 +290,20 @@ def read_token(options: ServerOptions, environ: Mapping[str, str] = os.environ) 
     return _check_token(token.strip(), TOKEN_ENV, "unset it to turn authentication off")
 
 
+def check_token_transport(options: ServerOptions, token: str | None) -> bool:
+    """Refuse a bearer token over plaintext unless allow_plaintext_token is set: anyone on the
+    path could read it. Returns True when a token travels in clear text (by permission), so the
+    caller can warn about it."""
+    if not token or options.tls_cert:
+        return False
+    if options.allow_plaintext_token:
+        return True
+    raise ServerOptionsError(
+        "a bearer token is set (token_file or FRAMESCRIBE_TOKEN) but TLS is not: the token "
+        "would travel in clear text; serve TLS (--tls-cert and --tls-key) or accept that "
+        "with --allow-plaintext-token", "allow_plaintext_token")
+
+
 def _check_token(token: str, source: str, fix: str) -> str:
     """Tokens travel in a metadata header: non-empty printable ASCII without spaces."""
     if not token:

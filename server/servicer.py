@@ -8,8 +8,8 @@ never sends a traceback. Unexpected errors are logged here and answered with INT
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
@@ -22,12 +22,13 @@ from framescribe.models.video import (
     FrameSampler,
     VideoError,
     fit_frame,
-    fitted_chunks,
-    read_video,
 )
 from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
+from .admission import ClipAdmission, StreamSlots
+from .clip_decoder import ClipDecoder, ClipSpan
+from .dynamic_batcher import BACKGROUND, LIVE
 from .encoder_pool import fitted_frames_as_images
 from .frame_decoding import FrameLimits, decode_image, decode_landmarks, frame_time_seconds
 from .metrics import ServerMetrics
@@ -35,32 +36,15 @@ from .request_errors import RequestError, invalid, status_for
 from .request_options import TASK_ENUMS, request_settings
 from .server_options import ServerOptions
 from .serving_model import ServingModel
+from .stream_call import StreamCall
 from .stream_session import StreamSession
-from .wire_events import caption_pb, gesture_pb, milliseconds, stream_response
+from .wire_events import caption_pb, gesture_pb, milliseconds
 
 log = logging.getLogger("framescribe.server")
 
 CLIP_WINDOW = 64  # frames of one AnnotateClip request in the encoder queue at once
 DECODE_CHUNK = 8  # frames per decode job and encoder item (a list's chunks decode in parallel)
 
-
-
-class StreamSlots:
-    """Counts active streams against max_streams (one event loop: no lock needed)."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.active = 0
-
-    def acquire(self) -> None:
-        if self.active >= self.limit:
-            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                               f"too many streams: the server serves at most {self.limit} at "
-                               "once; retry later")
-        self.active += 1
-
-    def release(self) -> None:
-        self.active -= 1
 
 
 class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
@@ -71,9 +55,12 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         self.limits = limits
         self.metrics = metrics
         self.streams = StreamSlots(limits.max_streams)
+        self.clips = ClipAdmission(limits.max_concurrent_clips,
+                                   limits.max_request_bytes_in_flight)
         self.frame_limits = FrameLimits(max_pixels_per_frame=limits.max_pixels_per_frame)
         self.draining = False
         self.requires_token = False  # set by the app when a bearer token is configured
+        self.clip_decoder: ClipDecoder | None = None  # set by the app: decodes video files
         manifest = self.pipeline.manifest
         self.tasks = tuple(t for t, present in (("captions", manifest.caption_decoder),
                                                 ("gestures", manifest.gesture_classifier))
@@ -110,33 +97,42 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
 
     # -- AnnotateClip ----------------------------------------------------------------------
     async def AnnotateClip(self, request, context):
-        return await self._unary("AnnotateClip", context, self._annotate_clip(request))
+        return await self._unary("AnnotateClip", context, self._admitted_clip(request, context))
 
-    async def _annotate_clip(self, request) -> pb.AnnotateClipResponse:
+    async def _admitted_clip(self, request, context) -> pb.AnnotateClipResponse:
+        """The clip, if the server can take one more (ClipAdmission)."""
+        self._refuse_while_draining()
+        with self.clips.admit(request.ByteSize()):
+            return await self._annotate_clip(request, context)
+
+    async def _annotate_clip(self, request, context) -> pb.AnnotateClipResponse:
         """The clip's frames through one StreamSession (the streaming core, as a stream would
-        run them), its events collected into one response."""
+        run them), its events collected into one response. A video file's frames reach the
+        session a chunk at a time, as its decode worker sends them: never stacked whole."""
         self._refuse_while_draining()
         settings = self._settings(request.tasks, request.caption_options,
                                   request.gesture_options)
         kind = request.WhichOneof("clip")
-        if kind == "video_file":
-            times, features = await self._video_file_features(request.video_file)
-        elif kind == "frames":
-            times, features = await self._frame_list_features(request.frames.frames)
-        else:
+        if kind not in ("video_file", "frames"):
             raise invalid("the request has no clip: set `frames` or `video_file`")
         events: list = []
-        session = StreamSession(self.model, settings, events.append)
+        session = StreamSession(self.model, settings, events.append, priority=BACKGROUND,
+                                max_pending_captions=self.limits.max_pending_captions)
         try:
-            for start in range(0, len(times), CLIP_WINDOW):
-                await session.push(times[start:start + CLIP_WINDOW],
-                                   _ready(features[start:start + CLIP_WINDOW]))
+            if kind == "video_file":
+                span = await self._video_file_features(request.video_file, session, context)
+            else:
+                times, features = await self._frame_list_features(request.frames.frames)
+                for start in range(0, len(times), CLIP_WINDOW):
+                    await session.push(times[start:start + CLIP_WINDOW],
+                                       _ready(features[start:start + CLIP_WINDOW]))
+                span = ClipSpan(len(times), float(times[0]), float(times[-1]))
             await session.finish()
         finally:
             await session.cancel()
         return pb.AnnotateClipResponse(
-            frames_used=len(times),
-            duration_ms=milliseconds(times[-1] - times[0] + settings.period),
+            frames_used=span.frames,
+            duration_ms=milliseconds(span.last_s - span.first_s + settings.period),
             captions=[caption_pb(e) for e in events if isinstance(e, CaptionSegment)],
             gestures=[gesture_pb(e) for e in events if isinstance(e, GestureEvent)])
 
@@ -159,7 +155,15 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         features = await _in_windows([(f, i) for _, i, f in kept], self._frames_features)
         return np.array([t for t, _, _ in kept]), features
 
-    async def _video_file_features(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    async def _video_file_features(self, data: bytes, session: StreamSession,
+                                   context) -> ClipSpan:
+        """An encoded video file into `session`: checked here (bytes, bundle), then demuxed,
+        decoded, sampled and fitted by a clip decode worker process (clip_decoder.py), frame
+        by frame under the frame, pixel and memory limits, within min(clip_decode_timeout_s,
+        the call's remaining deadline); each chunk of fitted frames is encoded and pushed as
+        it arrives. A decoder that crashes or hangs fails only this call (INVALID_ARGUMENT or
+        DEADLINE_EXCEEDED) and is replaced in the background. Returns the sampled frames'
+        span."""
         if not data:
             raise invalid("video_file is empty")
         if len(data) > self.limits.max_clip_bytes:
@@ -169,25 +173,18 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         if self.pipeline.reads_landmarks:  # before decoding a video nobody can use
             raise invalid("this bundle's gestures read hand landmarks (Frame.landmarks), "
                            "not video")
-        times, frames = await self.model.run_on_decode_pool(self._read_video_bytes, data)
-        return times, await _in_windows(frames, self._encode_fitted)
+        if self.clip_decoder is None:
+            raise RequestError(grpc.StatusCode.UNAVAILABLE,
+                               "this server runs no clip decode workers: send frames instead")
+        limit = self.limits.clip_decode_timeout_s
+        remaining = context.time_remaining()
+        by_deadline = remaining is not None and remaining < limit
+        limit = remaining if by_deadline else limit
 
-    def _read_video_bytes(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
-        """Decode pool: video bytes -> (times (n,), fitted frames (n, size, size, 3)), sampled
-        to the model rate."""
-        size = self.pipeline.manifest.input_size
-        with tempfile.NamedTemporaryFile(suffix=".video") as file:
-            file.write(data)
-            file.flush()
-            try:
-                chunks = list(fitted_chunks(read_video(file.name),
-                                            self.pipeline.manifest.frame_rate, size, CLIP_WINDOW))
-            except VideoError as error:
-                raise invalid(f"video_file: {str(error).replace(file.name, 'the video')}"
-                               ) from None
-        if not chunks:
-            raise invalid("video_file has no frames OpenCV can read")
-        return np.concatenate([t for t, _ in chunks]), np.concatenate([f for _, f in chunks])
+        async def take(times: np.ndarray, frames: np.ndarray) -> None:
+            await session.push(times, self._encode_fitted(frames))
+
+        return await self.clip_decoder.decode(data, limit, by_deadline, take)
 
     # -- StreamAnnotate --------------------------------------------------------------------
     async def StreamAnnotate(self, request_iterator, context) -> AsyncIterator:
@@ -196,98 +193,23 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                 yield response
 
     async def _stream(self, request_iterator, context) -> AsyncIterator:
-        session = reader = None
+        """A StreamCall in one of the stream slots."""
         acquired = False
         try:
             self._refuse_while_draining()
             self.streams.acquire()
             acquired = True
             self.metrics.active_streams.set(self.streams.active)
-            requests = aiter(request_iterator)
-            config = await self._next_request(requests, first=True)
-            if config is None or config.WhichOneof("request") != "config":
-                raise invalid("the first message of a stream must be a StreamConfig "
-                               "(request.config), then frames")
-            out: asyncio.Queue = asyncio.Queue()
-            session = StreamSession(self.model, self._stream_settings(config.config),
-                                    out.put_nowait, self.metrics.frame_latency.observe)
-            reader = asyncio.get_running_loop().create_task(
-                self._read_stream(requests, session, out))
-            while (item := await out.get()) is not _END:
-                if isinstance(item, BaseException):
-                    raise item
-                yield stream_response(item)
+            call = StreamCall(self.model, self.limits, self.metrics, self._stream_settings,
+                              functools.partial(self._frames_features, streaming=True))
+            async for response in call.run(request_iterator, context):
+                yield response
         except Exception as error:  # noqa: BLE001 - every failure becomes a status
             await self._abort(context, "StreamAnnotate", error)
         finally:
-            if reader is not None:
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
-            if session is not None:
-                await session.cancel()
             if acquired:
                 self.streams.release()
                 self.metrics.active_streams.set(self.streams.active)
-
-    async def _read_stream(self, requests, session: StreamSession, out: asyncio.Queue) -> None:
-        """Reads frames (one per message, or FrameLists) until the client half-closes, then
-        finishes the session."""
-        try:
-            sampler = FrameSampler(self.pipeline.manifest.frame_rate)
-            last = None
-            index = 0  # frames so far, for error messages
-            message = 2  # the position of the next message in the stream (the config was 1)
-            while (request := await self._next_request(requests)) is not None:
-                frames = self._stream_frames(request, message)
-                kept, times = [], []
-                for frame in frames:
-                    t = frame_time_seconds(frame, f"frame {index}")
-                    if last is not None and t <= last:
-                        raise invalid(f"frame {index}: timestamp_ms {frame.timestamp_ms} is "
-                                       f"not after the previous frame's {round(last * 1000)}; "
-                                       "stream timestamps must strictly increase")
-                    last = t
-                    if sampler.accept(t):
-                        kept.append((frame, index))
-                        times.append(t)
-                    index += 1
-                if kept:
-                    await session.push(times, self._frames_features(kept, streaming=True),
-                                       grouped=request.WhichOneof("request") == "frames")
-                message += 1
-            await session.finish()
-            out.put_nowait(_END)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # noqa: BLE001 - handed to the responding side
-            out.put_nowait(error)
-
-    def _stream_frames(self, request, message: int) -> Sequence:
-        """The frames of one stream message after the config: one Frame or a FrameList."""
-        kind = request.WhichOneof("request")
-        if kind == "frame":
-            return (request.frame,)
-        if kind == "frames":
-            frames = request.frames.frames
-            if not 1 <= len(frames) <= self.limits.max_frames_per_message:
-                raise invalid(f"message {message}: a FrameList in a stream carries 1-"
-                               f"{self.limits.max_frames_per_message} frames "
-                               f"(max_frames_per_message), got {len(frames)}")
-            return frames
-        raise invalid(f"message {message}: only the first message may be a StreamConfig; "
-                       "send frames (Frame or FrameList) after it")
-
-    async def _next_request(self, requests, first: bool = False):
-        """The next message, None at the end; an idle client is closed after the timeout."""
-        try:
-            return await asyncio.wait_for(anext(requests), self.limits.idle_timeout_s)
-        except StopAsyncIteration:
-            return None
-        except TimeoutError:
-            what = "the StreamConfig" if first else "a frame"
-            raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                               f"no message for {self.limits.idle_timeout_s:g} s while waiting "
-                               f"for {what}: idle streams are closed") from None
 
     def _stream_settings(self, config) -> SessionSettings:
         settings = self._settings(config.tasks, config.caption_options, config.gesture_options)
@@ -317,7 +239,8 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             items = await asyncio.gather(*(
                 self.model.decode_frames(len(chunk), self._decode_and_fit, chunk)
                 for chunk in _chunks(frames, DECODE_CHUNK)))
-        return np.concatenate(await self.model.encoder.submit_many(items, wait=streaming))
+        return np.concatenate(await self.model.encoder.submit_many(
+            items, wait=streaming, priority=LIVE if streaming else BACKGROUND))
 
     async def _encode_fitted(self, frames: np.ndarray) -> np.ndarray:
         """Fitted frames (n, size, size, 3) -> (n, D) features, DECODE_CHUNK frames per
@@ -328,7 +251,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             items = _chunks(numbered, DECODE_CHUNK)
         else:
             items = _chunks(frames, DECODE_CHUNK)
-        return np.concatenate(await self.model.encoder.submit_many(items))
+        return np.concatenate(await self.model.encoder.submit_many(items, priority=BACKGROUND))
 
     def _landmarks(self, frame, index: int) -> np.ndarray:
         """One frame's (543, 3) landmarks, or INVALID_ARGUMENT when it carries an image."""
@@ -363,9 +286,6 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             log.exception("%s failed", method, exc_info=error)
         self.metrics.record_error(method, code)
         await context.abort(code, message)
-
-
-_END = object()  # end of a stream's results
 
 
 def _chunks(items: Sequence, size: int) -> list:

@@ -7,9 +7,12 @@ The encoder runs in one of two ways:
 - Otherwise (TF, or `encoder_processes = 0`) images are decoded and resized on a small thread
   pool, which stacks each job's frames into one array, and the encoder runs on one dedicated
   thread in this process (on the GPU when TF sees one).
-The recurrent heads (gesture steps, captions) run on another thread, so a batch of gesture
-steps never waits behind a batch of frames; each model is its own interpreter (LiteRT) or
-tf.function (TF) and is only ever called from its one thread. Every model step is the
+The recurrent heads run on two more threads, one per lane: gesture steps (the live lane: the
+interim labels streams wait for) and captions (a beam search over a clip's segments may take
+seconds; its thread runs at a lower OS priority, CAPTION_NICENESS). So a batch of gesture steps
+never waits behind a batch of frames or of captions. Each model is its own interpreter (LiteRT)
+or tf.function (TF) and is only ever called from its one thread. Within each batcher a live
+stream's items go ahead of a clip's (DynamicBatcher priorities). Every model step is the
 Pipeline's (no second implementation): `runtime.encode`, `runtime.gesture_step`,
 `Pipeline.caption`.
 """
@@ -17,6 +20,8 @@ Pipeline's (no second implementation): `runtime.encode`, `runtime.gesture_step`,
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,7 +35,8 @@ from .dynamic_batcher import BatcherOptions, DynamicBatcher
 from .encoder_pool import EncoderPool
 
 GESTURE_BATCH = 256  # streams per gesture-step batch
-CAPTION_BATCH = 64  # segments per caption batch
+CAPTION_BATCH = 16  # segments per caption batch (a clip's captions interleave with streams')
+CAPTION_NICENESS = 10  # the caption thread's OS niceness above the server's (Linux)
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,9 @@ class ServingModel:
         encoder_calls = encoder_pool.processes if encoder_pool is not None else 1
         self.encoder_thread = ThreadPoolExecutor(encoder_calls,
                                                  thread_name_prefix="framescribe-encoder")
-        self.model_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-model")
+        self.gesture_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-gestures")
+        self.caption_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-captions",
+                                                 initializer=_lower_priority)
         self.decode_pool = ThreadPoolExecutor(decode_threads,
                                               thread_name_prefix="framescribe-decode")
         self.decoding = 0  # frames on the decode pool now (they go to the encoder next)
@@ -79,11 +87,11 @@ class ServingModel:
         self.encoder = DynamicBatcher("encoder", encode, self.encoder_thread, frames,
                                       on_batch, upstream=lambda: self.decoding, size_of=len)
         self.gestures = DynamicBatcher(
-            "gesture_step", self._gesture_steps, self.model_thread,
+            "gesture_step", self._gesture_steps, self.gesture_thread,
             BatcherOptions(GESTURE_BATCH, max_delay_s, max(max_queued, GESTURE_BATCH)), on_batch,
             upstream=lambda: self.decoding + self.encoder.pending)
         self.captions = DynamicBatcher(
-            "caption", self._captions, self.model_thread,
+            "caption", self._captions, self.caption_thread,
             BatcherOptions(CAPTION_BATCH, max_delay_s, max(max_queued, CAPTION_BATCH)), on_batch)
 
     @property
@@ -100,16 +108,11 @@ class ServingModel:
         for batcher in self.batchers:
             await batcher.stop()
         self.encoder_thread.shutdown(wait=True, cancel_futures=True)
-        self.model_thread.shutdown(wait=True, cancel_futures=True)
+        self.gesture_thread.shutdown(wait=True, cancel_futures=True)
+        self.caption_thread.shutdown(wait=True, cancel_futures=True)
         self.decode_pool.shutdown(wait=True, cancel_futures=True)
         if self.encoder_pool is not None:
             await asyncio.to_thread(self.encoder_pool.close)
-
-    async def run_on_model_thread(self, function, *args):
-        """Run an unbatched call of the recurrent heads (e.g. a whole clip's gesture steps or
-        captions) in turn with their batches."""
-        return await asyncio.get_running_loop().run_in_executor(self.model_thread, function,
-                                                                *args)
 
     async def run_on_decode_pool(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.decode_pool, function, *args)
@@ -160,3 +163,13 @@ class ServingModel:
             for i, result in zip(members, self.pipeline.caption(batch, decoding), strict=True):
                 results[i] = result
         return results
+
+
+def _lower_priority() -> None:
+    """Run the calling thread CAPTION_NICENESS steps nicer (Linux threads have their own);
+    elsewhere, leave it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                       os.getpriority(os.PRIO_PROCESS, 0) + CAPTION_NICENESS)
+    except (AttributeError, OSError):
+        pass

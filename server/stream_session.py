@@ -8,11 +8,17 @@ one consumer task takes them in order, steps the gesture classifier (through the
 batcher, all frames that are ready at once as one chunk), feeds the gesture timeline, and hands
 closed caption windows to the caption batcher. Results go to `emit` as soon as each is ready.
 State per stream is O(1) in its length: recurrent states, the timeline, the open caption window.
+Work per stream is bounded too: IN_FLIGHT_FRAMES frames between push and their gesture result,
+and `max_pending_captions` closed windows waiting for the caption decoder (the consumer waits
+for room, and `push` waits while the frames are in flight), so a stream (or a clip) whose
+options outrun the models slows its own input instead of queueing without end. A clip's
+session runs at BACKGROUND priority, a live stream's at LIVE (see DynamicBatcher).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +30,7 @@ from framescribe.models.inference.events import CaptionSegment, InterimGesture
 from framescribe.models.inference.gesture_timeline import GestureTimeline
 from framescribe.models.inference.pipeline_options import SessionSettings
 
+from .dynamic_batcher import LIVE
 from .serving_model import CaptionRequest, GestureChunk, ServingModel
 
 IN_FLIGHT_FRAMES = 64  # frames of one stream being decoded/encoded at once (backpressure)
@@ -52,12 +59,15 @@ class StreamSession:
 
     def __init__(self, model: ServingModel, settings: SessionSettings,
                  emit: Callable[[object], None],
-                 observe_latency: Callable[[float], None] = lambda seconds: None):
+                 observe_latency: Callable[[float], None] = lambda seconds: None, *,
+                 priority: int = LIVE, max_pending_captions: int = 8):
         """emit receives CaptionSegment, GestureEvent, InterimGesture and InterimLabels
         objects, in order of readiness (captions in time order; gesture results in time
         order). observe_latency gets each frame's seconds from push() to its gesture result
-        (or its features)."""
+        (or its features). priority: of this session's model work in the shared batchers."""
         self.model = model
+        self.priority = priority
+        self.max_pending_captions = max_pending_captions
         self._observe_latency = observe_latency
         self.settings = settings
         self._emit = emit
@@ -81,9 +91,14 @@ class StreamSession:
         which computes their (len(times), D) features. `grouped`: emit their interim labels
         together as one InterimLabels. Waits while IN_FLIGHT_FRAMES frames are still being
         processed (backpressure on the client)."""
-        self._raise_failed_caption()
-        while self._in_flight >= IN_FLIGHT_FRAMES:
-            await self._wait_for_room()
+        try:
+            self._raise_failed_caption()
+            while self._in_flight >= IN_FLIGHT_FRAMES:
+                await self._wait_for_room()
+        except BaseException:
+            if inspect.iscoroutine(features):
+                features.close()  # never started: nothing to cancel, nothing to warn about
+            raise
         self._in_flight += len(times)
         if self._in_flight >= IN_FLIGHT_FRAMES:
             self._room.clear()
@@ -93,10 +108,13 @@ class StreamSession:
     async def _wait_for_room(self) -> None:
         """Until the consumer frees room; its error if it ended instead."""
         room = asyncio.ensure_future(self._room.wait())
-        done, _ = await asyncio.wait({room, self._consumer},
-                                     return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait({room, self._consumer},
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not room.done():
+                room.cancel()
         if room not in done:
-            room.cancel()
             self._consumer.result()  # raises the consumer's error
             raise RuntimeError("stream consumer ended early")
 
@@ -110,6 +128,7 @@ class StreamSession:
                 self._emit(event)
         if self._windows is not None:
             for window in self._windows.finish():
+                await self._room_for_a_caption()
                 self._caption(window)
         if self._caption_tasks:
             await asyncio.gather(*self._caption_tasks)
@@ -156,7 +175,7 @@ class StreamSession:
         features = np.concatenate([r.features.result() for r in chunk])
         if self._timeline is not None:
             result = await self.model.gestures.submit(GestureChunk(features, self._states),
-                                                      wait=True)
+                                                      wait=True, priority=self.priority)
             self._states = result.states
             row = 0
             for request in chunk:
@@ -169,7 +188,16 @@ class StreamSession:
         if self._windows is not None:
             times = [t for r in chunk for t in r.times]
             for window in self._windows.add(times, features):
+                await self._room_for_a_caption()
                 self._caption(window)
+
+    async def _room_for_a_caption(self) -> None:
+        """Until fewer than max_pending_captions of this session's windows are captioning (the
+        consumer, and so push, wait: the stream's input slows to what its captions allow)."""
+        while len(captioning := [t for t in self._caption_tasks if not t.done()]) \
+                >= self.max_pending_captions:
+            await asyncio.wait(captioning, return_when=asyncio.FIRST_COMPLETED)
+        self._raise_failed_caption()
 
     def _track(self, request: _Request, probabilities: np.ndarray) -> None:
         """One request's frames' (n, 1 + labels) probabilities through the timeline: emit their
@@ -189,7 +217,8 @@ class StreamSession:
 
         async def caption() -> None:
             text, log_prob = await self.model.captions.submit(
-                CaptionRequest(window.features, self.settings.decoding), wait=True)
+                CaptionRequest(window.features, self.settings.decoding), wait=True,
+                priority=self.priority)
             if previous is not None:
                 await previous
             self._emit(CaptionSegment(window.start, window.end, text, log_prob))

@@ -94,10 +94,21 @@ def list_requests(config: pb.StreamConfig, frames, size: int):
         yield pb.StreamAnnotateRequest(frames=pb.FrameList(frames=frames[start:start + size]))
 
 
-def child_pids(pid: int) -> list[int]:
-    """The processes `pid` started, from any of its threads (e.g. a server's encoder workers)."""
-    return sorted(int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-                  for child in (task / "children").read_text().split())
+def child_pids(pid: int, module: str | None = None) -> list[int]:
+    """The processes `pid` started, from any of its threads (e.g. a server's encoder workers);
+    with `module`, only those whose command line names it (python -m MODULE)."""
+    children = sorted(int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                      for child in (task / "children").read_text().split())
+    if module is None:
+        return children
+    return [child for child in children if module.encode() in _cmdline(child)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it has just exited
+        return b""
 
 
 class ServeProcess(LocalServer):

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 import urllib.request
+from dataclasses import replace
 
 import grpc
 import grpc.aio
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
+from server_helpers import DEMO, ServerThread
 
+from framescribe.models.inference.pipeline import Pipeline
+from framescribe.server.app import start_server
 from framescribe.server.auth import BearerTokenInterceptor
 from framescribe.server.metrics import ServerMetrics
+from framescribe.server.server_options import (
+    ServerOptions,
+    ServerOptionsError,
+    check_token_transport,
+)
 
 TOKEN = "s3cret-Token_1"
 SERVICE = "test.Echo"
@@ -175,3 +188,55 @@ def test_metrics_http_endpoint():
         assert 'framescribe_requests_total{method="StreamAnnotate"} 2.0' in body
     finally:
         server.close()
+
+
+# -- secrets and exposure --------------------------------------------------------------------
+def _token_file(tmp_path) -> str:
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    return str(path)
+
+
+def test_a_token_without_tls_is_refused_unless_allowed(tmp_path):
+    plain = ServerOptions(bundle="b", token_file=_token_file(tmp_path))
+    with pytest.raises(ServerOptionsError, match="--allow-plaintext-token") as error:
+        check_token_transport(plain, TOKEN)
+    assert "--tls-cert and --tls-key" in str(error.value) and TOKEN not in str(error.value)
+    assert check_token_transport(replace(plain, allow_plaintext_token=True), TOKEN) is True
+    secure = replace(plain, tls_cert="cert.pem", tls_key="key.pem")
+    assert check_token_transport(secure, TOKEN) is False
+    assert check_token_transport(ServerOptions(bundle="b"), None) is False
+    # start_server refuses before it loads anything (this bundle does not exist)
+    with pytest.raises(ServerOptionsError, match="--allow-plaintext-token"):
+        asyncio.run(start_server(plain))
+
+
+def test_serve_with_a_token_and_no_tls_is_one_error_line(tmp_path):
+    environ = {key: value for key, value in os.environ.items()
+               if not key.startswith("FRAMESCRIBE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "framescribe.plugin.cli", "serve", "--bundle", str(DEMO),
+         "--runtime", "litert", "--token-file", _token_file(tmp_path)],
+        capture_output=True, text=True, timeout=120, env=environ)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("framescribe")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "--allow-plaintext-token" in lines[0] and "--tls-cert" in lines[0], lines
+
+
+def test_metrics_listen_on_metrics_host_only():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    options = ServerOptions(bundle=str(DEMO),
+                            host="0.0.0.0", metrics_port=metrics_port)
+    assert options.metrics_host == "127.0.0.1"  # the default, whatever `host` is
+    running = ServerThread(options, Pipeline.from_bundle(DEMO))
+    try:
+        http = running.running.metrics_http
+        assert http.server.server_address[:2] == ("127.0.0.1", metrics_port)
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert "framescribe_active_streams" in response.read().decode()
+    finally:
+        running.stop()

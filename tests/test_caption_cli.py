@@ -216,11 +216,14 @@ def test_server_down_is_one_clear_line():
 def test_wrong_or_missing_token_is_one_clear_line(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
+    wrong_file = tmp_path / "wrong"
+    wrong_file.write_text("nope\n")
     guarded = ServeProcess("--bundle", str(DEMO), "--runtime", "litert", "--token-file",
-                           str(token_file))
+                           str(token_file), "--allow-plaintext-token")
+    assert any("travels in clear text" in line for line in guarded.lines), guarded.lines
     try:
         wrong = one_error_line(framescribe("caption", str(sample_video()), "--server",
-                                           guarded.address, "--token", "nope"))
+                                           guarded.address, "--token-file", str(wrong_file)))
         assert "refused the token" in wrong and "--token-file" in wrong
         one_error_line(framescribe("caption", str(sample_video()), "--server",
                                    guarded.address))
@@ -234,6 +237,9 @@ def test_wrong_or_missing_token_is_one_clear_line(tmp_path):
         assert ok(from_env) == ok(right)
     finally:
         guarded.stop()
+    in_argv = framescribe("caption", str(sample_video()), "--token", TOKEN)  # not a --token-file
+    assert in_argv.returncode == 2 and TOKEN.encode() not in in_argv.stderr
+    assert b"--token-file FILE or $FRAMESCRIBE_TOKEN" in in_argv.stderr
 
 
 def test_unreadable_inputs_are_one_clear_line(server, tmp_path):

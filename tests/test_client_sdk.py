@@ -307,8 +307,8 @@ def test_server_down_is_unavailable_after_the_retries():
 def test_wrong_token_is_unauthenticated(tmp_path, pipeline, frames):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    running = ServerThread(ServerOptions(bundle=str(DEMO), token_file=str(token_file)),
-                           pipeline)
+    running = ServerThread(ServerOptions(bundle=str(DEMO), token_file=str(token_file),
+                                         allow_plaintext_token=True), pipeline)
     try:
         for token in (None, "wrong"):
             with Client(running.address, token=token) as wrong:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -142,7 +144,8 @@ def servers():
 
 
 def worker_pids(server) -> list[int]:
-    return child_pids(server.process.pid)
+    """The server's encoder workers (not its clip decode worker)."""
+    return child_pids(server.process.pid, "framescribe.server.encoder_worker")
 
 
 def stream(address: str, frames: list[pb.Frame], per_message: int) -> list:
@@ -237,3 +240,127 @@ def test_server_survives_a_killed_worker_and_stops_its_workers():
     while Path(f"/proc/{replacement[0]}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{replacement[0]}").exists()
+
+
+# -- a worker that hangs -----------------------------------------------------------------------
+def wait_for(condition, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def gone(pid: int) -> bool:
+    """Exited and reaped (a zombie still has /proc/PID)."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+def test_a_hung_worker_times_out_is_killed_and_replaced_in_the_background(images, caplog):
+    """A stopped worker (SIGSTOP) is sent a batch of large raw frames, so the write blocks
+    too: the batch fails within about the timeout, the other worker goes on serving while the
+    replacement starts on its own thread, and then both serve."""
+    pool = EncoderPool(DEMO, 2, 3840 * 2160, timeout_s=1.5)
+    big = np.random.default_rng(5).integers(0, 256, (3, 720, 1280, 3), np.uint8)
+    raw = [pb.Image(format=pb.IMAGE_FORMAT_RGB24, width=1280, height=720, data=f.tobytes())
+           for f in big]
+    try:
+        victim, other = pool.pids  # the idle queue hands out the first one first
+        os.kill(victim, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match=r"timed out after 1\.5 s"):
+            pool.encode([numbered(raw)])
+        took = time.monotonic() - started
+        assert 1.4 < took < 2.5, took  # not waiting for the replacement to start (over 1 s)
+        assert f"encoder worker {victim} timed out after 1.5 s" in caplog.text
+        assert pool.encode([numbered(images[:2])])[0].shape == (2, 352)  # the other worker
+        wait_for(lambda: gone(victim) and len(pool.pids) == 2)
+        assert other in pool.pids
+        for _ in range(4):  # both workers, the replacement included
+            assert pool.encode([numbered(images[:3])])[0].shape == (3, 352)
+    finally:
+        pool.close()
+    assert all(gone(pid) for pid in pool.pids)
+
+
+def test_every_worker_hung_fails_each_batch_and_all_are_replaced(images):
+    pool = EncoderPool(DEMO, 2, 3840 * 2160, timeout_s=1.0)
+    try:
+        stopped = pool.pids
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        errors = []
+
+        def one_batch():
+            try:
+                pool.encode([numbered(images[:2])])
+            except RuntimeError as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=one_batch) for _ in stopped]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(errors) == 2 and all("timed out" in str(e) for e in errors)
+        assert pool.encode([numbered(images[:2])])[0].shape == (2, 352)  # waits for a new one
+        wait_for(lambda: len(pool.pids) == 2 and not set(stopped) & set(pool.pids))
+    finally:
+        pool.close()
+
+
+def test_a_timeout_must_be_positive():
+    with pytest.raises(ValueError, match="got 0 s"):
+        EncoderPool(DEMO, 1, 3840 * 2160, timeout_s=0)
+
+
+def test_server_answers_internal_for_a_hung_worker_and_goes_on_serving():
+    server = ServeProcess("--bundle", str(DEMO), "--runtime", "litert",
+                          "--encoder-processes", "1", "--worker-timeout-s", "2")
+    frames = jpeg_frames(ContinuousStreams("test", count=1, seed=11)[0].frames[:16])
+    try:
+        (victim,) = worker_pids(server)
+        os.kill(victim, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as error:
+            stream(server.address, frames, 8)
+        took = time.monotonic() - started
+        assert error.value.code() == grpc.StatusCode.INTERNAL
+        assert error.value.details().startswith("internal error")
+        assert 1.9 < took < 10, took
+        assert health_status(grpc.insecure_channel(server.address)) == \
+            health_pb2.HealthCheckResponse.SERVING
+        assert len(summary(stream(server.address, frames, 8))["interim"]) == 16
+        wait_for(lambda: gone(victim))
+        assert len(worker_pids(server)) == 1
+        assert any(f"encoder worker {victim} timed out after 2 s" in line
+                   for line in server.lines)
+    finally:
+        assert server.stop() == 0
+
+
+# -- light imports -------------------------------------------------------------------------------
+HEAVY = ("pyarrow", "tensorflow", "keras", "pandas", "ray")
+
+
+def test_a_litert_server_and_its_workers_import_nothing_heavy(servers):
+    """The real processes map no library of the heavy packages; a process that loads what the
+    server and a worker load (pipeline, servicer, a worker's serve()) imports none of them."""
+    with_workers, _ = servers
+    for pid in [with_workers.process.pid, *worker_pids(with_workers)]:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert not [name for name in (*HEAVY, "libarrow") if f"/{name}" in maps], pid
+    script = f"""
+import io, sys
+from framescribe.plugin import cli, serve_command
+from framescribe.server import app, servicer, encoder_worker
+from framescribe.server.server_options import load_server_options
+app.load_pipeline(load_server_options({{"bundle": {str(DEMO)!r}, "runtime": "litert"}}))
+out = io.BytesIO()
+encoder_worker.serve({str(DEMO)!r}, 3840 * 2160, io.BytesIO(), out)
+assert out.getvalue().startswith(encoder_worker.READY)
+print(sorted(name for name in {HEAVY!r} if name in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == "[]"

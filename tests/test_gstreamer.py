@@ -205,7 +205,8 @@ def test_an_unreachable_server_fails_the_pipeline_with_a_clear_error(gst_env, vi
 
 
 def test_the_token_property_is_sent(gst_env, video, tmp_path):
-    with LocalServer(LITERT, env={"FRAMESCRIBE_TOKEN": "s3cret"}) as guarded:
+    with LocalServer(LITERT, env={"FRAMESCRIBE_TOKEN": "s3cret",
+                                  "FRAMESCRIBE_ALLOW_PLAINTEXT_TOKEN": "1"}) as guarded:
         pipeline = (f"{DECODE.format(video=video)} ! framescribe server={guarded.address} "
                     "name=fs {token} ! fakesink fs.text_src ! fakesink")
         refused = gst_launch(pipeline.format(token=""), gst_env)

@@ -120,8 +120,8 @@ def test_metrics_over_http(served):
 def test_token_is_required_when_configured(tmp_path, pipeline_for_metrics):
     token = tmp_path / "token"
     token.write_text("s3cret-token\n")
-    running = ServerThread(ServerOptions(bundle=str(DEMO), token_file=str(token)),
-                           pipeline_for_metrics)
+    running = ServerThread(ServerOptions(bundle=str(DEMO), token_file=str(token),
+                                         allow_plaintext_token=True), pipeline_for_metrics)
     try:
         stub = running.stub()
         for metadata in ((), (("authorization", "Bearer wrong"),)):

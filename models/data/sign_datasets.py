@@ -1,10 +1,10 @@
 """Sign language datasets on disk: what the WLASL and ISLR loaders share.
 
-The clip and dataset types both loaders return, and the layout of ISLR's 543 landmarks per
-frame (read by islr_landmarks.read_landmarks, turned into features by landmark_features.py).
-The loaders: wlasl_dataset.py (WLASL, videos), islr_dataset.py (Kaggle ISLR "asl-signs",
-landmarks). Labels are shared by all splits (computed from the whole annotation file) so ids
-are stable. Problems raise DatasetError naming the file.
+The clip and dataset types both loaders return, and (from islr_layout.py) the layout of ISLR's
+543 landmarks per frame (read by islr_landmarks.read_landmarks, turned into features by
+landmark_features.py). The loaders: wlasl_dataset.py (WLASL, videos), islr_dataset.py (Kaggle
+ISLR "asl-signs", landmarks). Labels are shared by all splits (computed from the whole
+annotation file) so ids are stable. Problems raise DatasetError naming the file.
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
-ISLR_LANDMARKS = 543  # per frame
-ISLR_PARTS: dict[str, tuple[int, int]] = {  # type -> [start, stop) in the 543 landmarks
-    "face": (0, 468),
-    "left_hand": (468, 489),
-    "pose": (489, 522),
-    "right_hand": (522, 543),
-}
-ISLR_HAND_LANDMARKS = 21
+from framescribe.models.data.islr_layout import (  # noqa: F401 - re-exported
+    ISLR_HAND_LANDMARKS,
+    ISLR_LANDMARKS,
+    ISLR_PARTS,
+)
 
 
 @dataclass(frozen=True)

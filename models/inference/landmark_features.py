@@ -1,7 +1,7 @@
 """Per-frame gesture features from MediaPipe hand/pose landmarks (Kaggle ISLR layout).
 
 Input: landmarks (frames, 543, 3) float, x and y in 0-1 image units, z relative depth, NaN for
-points the tracker did not find (a hand out of view is all NaN). The layout (sign_datasets.py):
+points the tracker did not find (a hand out of view is all NaN). The layout (islr_layout.py):
 face 0-467, left hand 468-488, pose 489-521, right hand 522-542.
 
 Each frame becomes, without looking at other frames (so a stream can be classified step by step):
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from framescribe.models.data.sign_datasets import ISLR_LANDMARKS, ISLR_PARTS
+from framescribe.models.data.islr_layout import ISLR_LANDMARKS, ISLR_PARTS
 
 HAND_POINTS = 21
 UPPER_BODY = (11, 12, 13, 14, 15, 16)  # MediaPipe pose: shoulders, elbows, wrists

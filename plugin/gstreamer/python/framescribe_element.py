@@ -95,7 +95,9 @@ class FramescribeElement(Gst.Element):
         "tasks": (str, "Tasks", "Comma-separated tasks: captions, gestures; empty for all the "
                   "server's bundle supports", "", _RW),
         "token": (str, "Token", "Bearer token the server requires (empty: FRAMESCRIBE_TOKEN "
-                  "from the environment, if set)", "", _RW),
+                  "from the environment, if set). A token set here is visible in pipeline "
+                  "strings and gst-launch-1.0's command line (ps): prefer FRAMESCRIBE_TOKEN",
+                  "", _RW),
         "tls": (bool, "TLS", "Connect with TLS", False, _RW),
         "ca-file": (str, "CA file", "PEM root certificates for TLS (empty: the system's)", "",
                     _RW),
