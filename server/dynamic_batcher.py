@@ -12,8 +12,9 @@ encoded upstream): a lone request is not held for company that cannot come. The 
 bounded: at `max_queued` waiting items `submit` raises QueueFull (unary calls: the server
 answers RESOURCE_EXHAUSTED instead of letting memory and latency grow without limit), or with
 `wait=True` waits for room (streams: backpressure reaches the client through gRPC flow control).
-Items have a priority (LIVE before BACKGROUND): a live stream's frames go ahead of a clip's
-frames already waiting, so clip work never delays a stream by more than the batch running now.
+Items have a priority (LIVE before BACKGROUND): a live stream's items go ahead of a clip's
+items already waiting, a batch holds items of one priority only, and with several batches in
+flight one slot is kept for live items, so clip work never holds every executor thread.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class DynamicBatcher(Generic[Item, Result]):
         self._room.set()
         self._worker: asyncio.Task | None = None
         self._batches: set[asyncio.Task] = set()  # process() calls in flight
+        self._background: set[asyncio.Task] = set()  # those of BACKGROUND items
+        self._changed = asyncio.Event()  # an item arrived or a batch ended
 
     @property
     def queued(self) -> int:
@@ -134,6 +137,7 @@ class DynamicBatcher(Generic[Item, Result]):
         self._priorities[place:place] = [priority] * len(items)
         self._waiting_size += sum(map(self._size_of, items))
         self._arrived.set()
+        self._changed.set()
         try:
             return [await future for future in futures]
         except BaseException:
@@ -148,8 +152,13 @@ class DynamicBatcher(Generic[Item, Result]):
             if len(self._batches) >= self.options.max_in_flight:
                 await asyncio.wait(self._batches, return_when=asyncio.FIRST_COMPLETED)
                 continue
+            if self._background_is_full():
+                self._changed.clear()  # wait for a live item or a free slot
+                await self._changed.wait()
+                continue
             if self._waiting_size < self.options.max_batch_size and self.options.max_delay_s:
                 await self._gather_more(loop)
+            background = self._priorities[0] >= BACKGROUND
             taken, size = self._take_batch()
             batch = [(i, f) for i, f in taken if not f.done()]
             self._room.set()
@@ -159,7 +168,21 @@ class DynamicBatcher(Generic[Item, Result]):
                 continue
             task = loop.create_task(self._run_batch(loop, batch, size))
             self._batches.add(task)
-            task.add_done_callback(self._batches.discard)
+            if background:
+                self._background.add(task)
+            task.add_done_callback(self._batch_ended)
+
+    def _background_is_full(self) -> bool:
+        """The next batch would be BACKGROUND items, and all but one slot run those already
+        (the last is kept for live items; with one slot, background items may take it)."""
+        limit = max(1, self.options.max_in_flight - 1)
+        return bool(self._priorities) and self._priorities[0] >= BACKGROUND \
+            and len(self._background) >= limit
+
+    def _batch_ended(self, task: asyncio.Task) -> None:
+        self._batches.discard(task)
+        self._background.discard(task)
+        self._changed.set()
 
     async def _run_batch(self, loop: asyncio.AbstractEventLoop,
                          batch: list[tuple[Item, asyncio.Future]], size: int) -> None:
@@ -190,12 +213,13 @@ class DynamicBatcher(Generic[Item, Result]):
             self._on_batch(self.name, size, self._waiting_size)
 
     def _take_batch(self) -> tuple[list[tuple[Item, asyncio.Future]], int]:
-        """The waiting items of the next batch (at least one; up to max_batch_size units) and
-        their units."""
+        """The waiting items of the next batch (at least one; up to max_batch_size units, all
+        of the first item's priority) and their units."""
         count, size = 0, 0
-        for item, _ in self._waiting:
+        first = self._priorities[0]
+        for (item, _), priority in zip(self._waiting, self._priorities, strict=True):
             item_size = self._size_of(item)
-            if count and size + item_size > self.options.max_batch_size:
+            if count and (size + item_size > self.options.max_batch_size or priority != first):
                 break
             count, size = count + 1, size + item_size
         taken = self._waiting[:count]

@@ -34,6 +34,7 @@ from .dynamic_batcher import LIVE
 from .serving_model import CaptionRequest, GestureChunk, ServingModel
 
 IN_FLIGHT_FRAMES = 64  # frames of one stream being decoded/encoded at once (backpressure)
+BACKGROUND_GESTURE_FRAMES = 8  # a clip's frames per gesture-step item
 
 
 @dataclass(frozen=True)
@@ -174,12 +175,10 @@ class StreamSession:
         one batcher item, then events, then caption windows."""
         features = np.concatenate([r.features.result() for r in chunk])
         if self._timeline is not None:
-            result = await self.model.gestures.submit(GestureChunk(features, self._states),
-                                                      wait=True, priority=self.priority)
-            self._states = result.states
+            probabilities = await self._gesture_probabilities(features)
             row = 0
             for request in chunk:
-                self._track(request, result.probabilities[row:row + len(request.times)])
+                self._track(request, probabilities[row:row + len(request.times)])
                 row += len(request.times)
         now = time.perf_counter()
         for request in chunk:
@@ -198,6 +197,20 @@ class StreamSession:
                 >= self.max_pending_captions:
             await asyncio.wait(captioning, return_when=asyncio.FIRST_COMPLETED)
         self._raise_failed_caption()
+
+    async def _gesture_probabilities(self, features: np.ndarray) -> np.ndarray:
+        """(n, D) features -> (n, 1 + labels) gesture probabilities, stepping the carried
+        state: one gesture batcher item for a live stream; BACKGROUND_GESTURE_FRAMES at a time
+        for a clip, so a live step never waits behind more than that many clip steps."""
+        step = len(features) if self.priority == LIVE else BACKGROUND_GESTURE_FRAMES
+        probabilities = []
+        for start in range(0, len(features), step):
+            result = await self.model.gestures.submit(
+                GestureChunk(features[start:start + step], self._states), wait=True,
+                priority=self.priority)
+            self._states = result.states
+            probabilities.append(result.probabilities)
+        return np.concatenate(probabilities)
 
     def _track(self, request: _Request, probabilities: np.ndarray) -> None:
         """One request's frames' (n, 1 + labels) probabilities through the timeline: emit their

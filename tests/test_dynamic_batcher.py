@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from framescribe.server.dynamic_batcher import BatcherOptions, DynamicBatcher, QueueFull
+from framescribe.server.dynamic_batcher import (
+    BACKGROUND,
+    LIVE,
+    BatcherOptions,
+    DynamicBatcher,
+    QueueFull,
+)
 
 
 def run(coroutine):
@@ -227,3 +234,51 @@ def test_batches_in_flight_run_at_once_up_to_the_limit():
 
     assert run(main()) == list(range(8))
     assert most[0] == 2
+
+
+# -- priorities: live streams before clips --------------------------------------------------
+def test_live_items_go_ahead_of_waiting_background_items_in_batches_of_their_own():
+    async def main():
+        batcher, batches = make(lambda items: list(items), max_batch_size=8, max_delay_s=0.05)
+        background = [asyncio.ensure_future(batcher.submit(f"clip{i}", priority=BACKGROUND))
+                      for i in range(6)]
+        await asyncio.sleep(0)  # the clip's items wait for company...
+        live = [asyncio.ensure_future(batcher.submit(f"live{i}", priority=LIVE))
+                for i in range(2)]  # ...when the live ones arrive
+        results = await asyncio.gather(*background, *live)
+        await batcher.stop()
+        return results, batches
+
+    results, batches = run(main())
+    assert results == [f"clip{i}" for i in range(6)] + ["live0", "live1"]
+    assert batches == [["live0", "live1"], [f"clip{i}" for i in range(6)]]
+
+
+def test_background_batches_leave_one_slot_for_live_items():
+    async def main():
+        executor = ThreadPoolExecutor(2)
+        release = threading.Event()
+        running: list[str] = []
+
+        def process(items):
+            running.extend(items)
+            if items[0].startswith("clip"):
+                release.wait(5)
+            return list(items)
+
+        batcher = DynamicBatcher("test", process, executor, BatcherOptions(
+            max_batch_size=1, max_delay_s=0.0, max_in_flight=2))
+        clips = [asyncio.ensure_future(batcher.submit(f"clip{i}", priority=BACKGROUND))
+                 for i in range(3)]
+        await asyncio.sleep(0.2)
+        started_clips = list(running)  # one clip batch runs, the other waits: a slot is free
+        live = await asyncio.wait_for(batcher.submit("live", priority=LIVE), 2)
+        release.set()
+        await asyncio.gather(*clips)
+        await batcher.stop()
+        executor.shutdown()
+        return started_clips, live
+
+    started_clips, live = run(main())
+    assert started_clips == ["clip0"]
+    assert live == "live"
