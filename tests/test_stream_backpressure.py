@@ -227,7 +227,7 @@ def test_clip_admission_refuses_beyond_the_limits(strict_server, period_ms):
     slow = pb.AnnotateClipRequest(
         tasks=[pb.TASK_CAPTIONS], caption_options=pb.CaptionOptions(beam_size=16,
                                                                       segment_frames=2),
-        frames=pb.FrameList(frames=[tiny_frame(i, period_ms) for i in range(400)]))
+        frames=pb.FrameList(frames=[tiny_frame(i, period_ms) for i in range(100)]))
     first = stub.AnnotateClip.future(slow, timeout=120)
     deadline = time.monotonic() + 30
     while strict_server.on_loop(lambda: strict_server.running.servicer.clips.calls) < 1:
@@ -238,6 +238,28 @@ def test_clip_admission_refuses_beyond_the_limits(strict_server, period_ms):
             tiny_frame(0, period_ms)])), timeout=30)
     assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "max_concurrent_clips" in error.value.details()
-    assert len(first.result().captions) == 200
+    assert len(first.result().captions) == 50
     info = stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=30)
     assert (info.max_concurrent_clips, info.max_request_bytes_in_flight) == (1, 64 * 1024)
+
+
+def test_a_stream_is_served_while_a_big_clip_runs(strict_server, period_ms):
+    """Live work goes first: a stream started after a long beam-16 clip gets every interim
+    label and ends while the clip is still running."""
+    stub = strict_server.stub()
+    clip = stub.AnnotateClip.future(pb.AnnotateClipRequest(
+        caption_options=pb.CaptionOptions(beam_size=16, segment_frames=2),
+        frames=pb.FrameList(frames=[tiny_frame(i, period_ms) for i in range(400)])),
+        timeout=300)
+    deadline = time.monotonic() + 30
+    while strict_server.on_loop(lambda: strict_server.running.servicer.clips.calls) < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    config = pb.StreamConfig(tasks=[pb.TASK_GESTURES],
+                             gesture_options=pb.GestureOptions(interim_results=True))
+    responses = list(stub.StreamAnnotate(
+        iter(CountingRequests(config, 30, period_ms)), timeout=120))
+    clip_running = not clip.done()
+    assert sum(r.WhichOneof("event") == "interim_gesture" for r in responses) == 30
+    assert clip_running, "the stream waited for the clip"
+    assert len(clip.result().captions) == 200
