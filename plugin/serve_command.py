@@ -80,7 +80,8 @@ def run_serve(args) -> int:
     def ready(running) -> None:
         secure = "TLS" if options.tls_cert else "plaintext"
         pool = running.model.encoder_pool
-        workers = f", {pool.processes} encoder processes" if pool is not None else ""
+        workers = (f", {pool.processes} + {pool.background_processes} (clips) encoder "
+                   "processes") if pool is not None else ""
         print(f"framescribe: serving {options.bundle} on {options.host}:{running.port} "
               f"(runtime {running.servicer.pipeline.runtime.name}{workers}, {secure}"
               f"{', token required' if running.servicer.requires_token else ''})",

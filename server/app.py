@@ -33,6 +33,7 @@ from .serving_model import ServingModel
 from .wire_guard import WireGuardInterceptor
 
 log = logging.getLogger("framescribe.server")
+BACKGROUND_ENCODER_PROCESSES = 1  # encoder workers for clips, beside encoder_processes
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FrameScribeService"].full_name
 
 
@@ -60,7 +61,8 @@ async def _encoder_pool(options: ServerOptions, pipeline) -> EncoderPool | None:
     if not processes:
         return None
     return await asyncio.to_thread(EncoderPool, options.bundle, processes,
-                                   options.max_pixels_per_frame, options.worker_timeout_s)
+                                   options.max_pixels_per_frame, options.worker_timeout_s,
+                                   BACKGROUND_ENCODER_PROCESSES)
 
 
 async def _clip_decoder(options: ServerOptions, pipeline) -> ClipDecoder | None:

@@ -13,8 +13,10 @@ bounded: at `max_queued` waiting items `submit` raises QueueFull (unary calls: t
 answers RESOURCE_EXHAUSTED instead of letting memory and latency grow without limit), or with
 `wait=True` waits for room (streams: backpressure reaches the client through gRPC flow control).
 Items have a priority (LIVE before BACKGROUND): a live stream's items go ahead of a clip's
-items already waiting, a batch holds items of one priority only, and with several batches in
-flight one slot is kept for live items, so clip work never holds every executor thread.
+items already waiting, and a batch holds items of one priority only. Background batches either
+run in a lane of their own (`process_background`, up to `max_background_in_flight` at once,
+e.g. on lower-priority worker processes), or share the slots, always leaving one of several
+free for live items; so clip work never holds every executor thread.
 """
 
 from __future__ import annotations
@@ -41,14 +43,17 @@ class BatcherOptions:
     max_delay_s: float = 0.005  # how long the first waiting item may wait for company
     max_queued: int = 2048  # waiting items before submit() raises QueueFull
     max_in_flight: int = 1  # process() calls running at once (executor threads to match)
+    # process_background() calls at once, when the batcher has that lane (threads to match)
+    max_background_in_flight: int = 1
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
         if not 0.0 <= self.max_delay_s <= 1.0:
             raise ValueError(f"max_delay_s must be 0-1 s, got {self.max_delay_s}")
-        if self.max_in_flight < 1:
-            raise ValueError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
+        for name in ("max_in_flight", "max_background_in_flight"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_queued < self.max_batch_size:
             raise ValueError(f"max_queued ({self.max_queued}) must be >= max_batch_size "
                              f"({self.max_batch_size})")
@@ -61,17 +66,21 @@ class DynamicBatcher(Generic[Item, Result]):
                  executor: Executor, options: BatcherOptions = BatcherOptions(),
                  on_batch: Callable[[str, int, int], None] | None = None,
                  upstream: Callable[[], int] | None = None,
-                 size_of: Callable[[Item], int] | None = None):
+                 size_of: Callable[[Item], int] | None = None,
+                 process_background: Callable[[Sequence[Item]], Sequence[Result]] | None = None):
         """on_batch(name, batch size, items still queued) is called after each batch (metrics).
         upstream() counts the items still being prepared that will be submitted here soon;
         None means unknown (always wait up to max_delay_s). size_of(item): how many units
-        (e.g. frames) an item counts as in max_batch_size and max_queued; None: 1 each."""
+        (e.g. frames) an item counts as in max_batch_size and max_queued; None: 1 each.
+        process_background: runs the BACKGROUND batches in a lane of their own (None: they
+        share process() and its slots)."""
         self.name = name
         self._upstream = upstream
         self._size_of = size_of or (lambda item: 1)
         self._waiting_size = 0  # units waiting
         self.running = 0  # units in the process() calls now running
         self._process = process
+        self._process_background = process_background
         self._executor = executor
         self.options = options
         self._on_batch = on_batch
@@ -149,16 +158,18 @@ class DynamicBatcher(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         while True:
             await self._arrived.wait()
-            if len(self._batches) >= self.options.max_in_flight:
-                await asyncio.wait(self._batches, return_when=asyncio.FIRST_COMPLETED)
+            if not self._waiting:
+                self._arrived.clear()
                 continue
-            if self._background_is_full():
-                self._changed.clear()  # wait for a live item or a free slot
+            if not self._slot_free(self._priorities[0] >= BACKGROUND):
+                self._changed.clear()  # until a batch ends or a live item arrives
                 await self._changed.wait()
                 continue
             if self._waiting_size < self.options.max_batch_size and self.options.max_delay_s:
                 await self._gather_more(loop)
             background = self._priorities[0] >= BACKGROUND
+            if not self._slot_free(background):  # a live item arrived; its lane is full
+                continue
             taken, size = self._take_batch()
             batch = [(i, f) for i, f in taken if not f.done()]
             self._room.set()
@@ -166,18 +177,22 @@ class DynamicBatcher(Generic[Item, Result]):
                 self._arrived.clear()
             if not batch:
                 continue
-            task = loop.create_task(self._run_batch(loop, batch, size))
+            task = loop.create_task(self._run_batch(loop, batch, size, background))
             self._batches.add(task)
             if background:
                 self._background.add(task)
             task.add_done_callback(self._batch_ended)
 
-    def _background_is_full(self) -> bool:
-        """The next batch would be BACKGROUND items, and all but one slot run those already
-        (the last is kept for live items; with one slot, background items may take it)."""
-        limit = max(1, self.options.max_in_flight - 1)
-        return bool(self._priorities) and self._priorities[0] >= BACKGROUND \
-            and len(self._background) >= limit
+    def _slot_free(self, background: bool) -> bool:
+        """Whether a batch of this priority may start now."""
+        running_background = len(self._background)
+        if self._process_background is not None:  # two lanes
+            if background:
+                return running_background < self.options.max_background_in_flight
+            return len(self._batches) - running_background < self.options.max_in_flight
+        if len(self._batches) >= self.options.max_in_flight:
+            return False
+        return not background or running_background < max(1, self.options.max_in_flight - 1)
 
     def _batch_ended(self, task: asyncio.Task) -> None:
         self._batches.discard(task)
@@ -185,13 +200,16 @@ class DynamicBatcher(Generic[Item, Result]):
         self._changed.set()
 
     async def _run_batch(self, loop: asyncio.AbstractEventLoop,
-                         batch: list[tuple[Item, asyncio.Future]], size: int) -> None:
+                         batch: list[tuple[Item, asyncio.Future]], size: int,
+                         background: bool = False) -> None:
         """One process() call on the executor; every caller gets its result or the error (a
         result that is an exception fails only its own item)."""
         self.running += size
         try:
+            process = self._process_background if background and self._process_background \
+                else self._process
             results = await loop.run_in_executor(
-                self._executor, self._process, [item for item, _ in batch])
+                self._executor, process, [item for item, _ in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"{self.name}: process() returned {len(results)} "
                                    f"results for {len(batch)} items")

@@ -40,6 +40,7 @@ from .frame_decoding import FrameError
 log = logging.getLogger("framescribe.server")
 START_TIMEOUT_S = 120.0  # a worker's startup (imports, loading the encoder)
 STOP_TIMEOUT_S = 5.0
+BACKGROUND_NICENESS = 10  # background workers' OS niceness above the server's
 PIPE_BUFFER = 1 << 16  # bytes buffered per pipe: small headers go out with the next frame
 
 
@@ -52,9 +53,12 @@ def default_processes() -> int:
 class EncoderWorker:
     """One worker process and its pipes. Used by one thread at a time."""
 
-    def __init__(self, bundle: Path, max_pixels_per_frame: int):
+    def __init__(self, bundle: Path, max_pixels_per_frame: int, background: bool = False):
+        """background: a worker for clips' batches, at BACKGROUND_NICENESS."""
+        self.background = background
         command = [sys.executable, "-m", "framescribe.server.encoder_worker", str(bundle),
-                   "--max-pixels-per-frame", str(max_pixels_per_frame)]
+                   "--max-pixels-per-frame", str(max_pixels_per_frame),
+                   "--niceness", str(BACKGROUND_NICENESS if background else 0)]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         bufsize=PIPE_BUFFER)
         self.width = 0  # feature width, known once ready
@@ -138,46 +142,55 @@ class Watchdog:
 
 
 class EncoderPool:
-    """`processes` EncoderWorkers on one bundle. Thread-safe; blocking calls."""
+    """`processes` EncoderWorkers on one bundle for live work (`encode`), and
+    `background_processes` more at a lower OS priority for clips (`encode_background`), so a
+    clip's frames never take CPU or a worker from a stream's. Thread-safe; blocking calls."""
 
     def __init__(self, bundle: str | os.PathLike, processes: int, max_pixels_per_frame: int,
-                 timeout_s: float = 30.0):
+                 timeout_s: float = 30.0, background_processes: int = 0):
         """Starts the workers (in parallel) and waits until all are ready. timeout_s: how long
         a worker may take to answer a batch before it is killed and replaced."""
-        if processes < 1:
-            raise ValueError(f"an encoder pool needs at least 1 process, got {processes}")
+        if processes < 1 or background_processes < 0:
+            raise ValueError(f"an encoder pool needs at least 1 process (and 0 or more "
+                             f"background ones), got {processes} and {background_processes}")
         if timeout_s <= 0:
             raise ValueError(f"an encoder pool's timeout must be positive, got {timeout_s} s")
         self.bundle = Path(bundle)
         self.processes = processes
+        self.background_processes = background_processes
         self.timeout_s = timeout_s
         self._max_pixels = max_pixels_per_frame
         # None: a slot whose worker could not be restarted (the call that takes it tries again)
         self._idle: queue.SimpleQueue[EncoderWorker | None] = queue.SimpleQueue()
+        self._idle_background: queue.SimpleQueue[EncoderWorker | None] = queue.SimpleQueue()
         self._all: list[EncoderWorker] = []
         self._lock = threading.Lock()
         self._closed = False
         self._watchdog = Watchdog(timeout_s)
-        workers = [self._spawn() for _ in range(processes)]
+        workers = [self._spawn(background) for background in
+                   [False] * processes + [True] * background_processes]
         try:
-            with ThreadPoolExecutor(processes) as starting:
+            with ThreadPoolExecutor(len(workers)) as starting:
                 list(starting.map(EncoderWorker.wait_ready, workers))
         except BaseException:
             self.close()
             raise
         for worker in workers:
-            self._idle.put(worker)
+            self._idle_of(worker.background).put(worker)
 
     @property
     def pids(self) -> list[int]:
         with self._lock:
             return [worker.process.pid for worker in self._all]
 
-    def _spawn(self) -> EncoderWorker:
+    def _idle_of(self, background: bool) -> queue.SimpleQueue:
+        return self._idle_background if background else self._idle
+
+    def _spawn(self, background: bool) -> EncoderWorker:
         with self._lock:  # under the lock: close() stops every worker it may start
             if self._closed:
                 raise RuntimeError("the encoder pool is closed")
-            worker = EncoderWorker(self.bundle, self._max_pixels)
+            worker = EncoderWorker(self.bundle, self._max_pixels, background)
             self._all.append(worker)
         return worker
 
@@ -186,9 +199,17 @@ class EncoderPool:
         exception that item gets: FrameError for a bad frame, RuntimeError for a failure.
         RuntimeError for the whole batch if the worker failed, died or did not answer within
         timeout_s (then it is replaced in the background)."""
-        worker = self._idle.get()
+        return self._encode(items, background=False)
+
+    def encode_background(self, items: Sequence[Sequence[tuple[pb.Image, int]]]) -> list:
+        """`encode` on a background worker (a clip's frames), if the pool has any."""
+        return self._encode(items, background=self.background_processes > 0)
+
+    def _encode(self, items, background: bool) -> list:
+        idle = self._idle_of(background)
+        worker = idle.get()
         if worker is None:
-            self._replace_in_background()
+            self._replace_in_background(background=background)
             raise RuntimeError("an encoder worker process could not be restarted (its error is "
                                "in the log); trying again")
         self._watchdog.arm(worker)
@@ -197,7 +218,7 @@ class EncoderPool:
         except BaseException as error:
             late = self._watchdog.disarm(worker)
             if isinstance(error, BatchFailed) and not late:
-                self._idle.put(worker)  # it answered in full and goes on serving
+                idle.put(worker)  # it answered in full and goes on serving
                 raise
             # Exited, killed, or the pipe may hold half a reply: replace the worker.
             self._retire(worker, late)
@@ -211,7 +232,7 @@ class EncoderPool:
         if self._watchdog.disarm(worker):  # killed as it answered: the reply is whole
             self._retire(worker, late=True)
         else:
-            self._idle.put(worker)
+            idle.put(worker)
         return results
 
     def _retire(self, worker: EncoderWorker, late: bool) -> None:
@@ -222,13 +243,14 @@ class EncoderPool:
                   f"timed out after {self.timeout_s:g} s on a batch and was killed" if late else
                   "is out of step" if code is None else f"exited with code {code}")
         worker.process.kill()
-        self._replace_in_background(worker)
+        self._replace_in_background(worker, worker.background)
 
-    def _replace_in_background(self, dead: EncoderWorker | None = None) -> None:
-        threading.Thread(target=self._replace, args=(dead,), name="encoder-worker-start",
-                         daemon=True).start()
+    def _replace_in_background(self, dead: EncoderWorker | None = None,
+                               background: bool = False) -> None:
+        threading.Thread(target=self._replace, args=(dead, background),
+                         name="encoder-worker-start", daemon=True).start()
 
-    def _replace(self, dead: EncoderWorker | None) -> None:
+    def _replace(self, dead: EncoderWorker | None, background: bool) -> None:
         """Reap `dead`, then start a worker into the free slot; the slot stays free (None) if
         it cannot start. Runs on its own thread: no request waits for a worker to start."""
         if dead is not None:
@@ -236,9 +258,9 @@ class EncoderPool:
             with self._lock:
                 self._all.remove(dead)
         try:
-            worker = self._spawn()
+            worker = self._spawn(background)
         except Exception as error:  # noqa: BLE001 - closed, or no process could be started
-            self._lost_slot(error)
+            self._lost_slot(error, background)
             return
         hung = threading.Timer(START_TIMEOUT_S, worker.process.kill)  # a start that hangs
         hung.start()
@@ -247,19 +269,19 @@ class EncoderPool:
         except RuntimeError as error:
             with self._lock:
                 self._all.remove(worker)
-            self._lost_slot(error)
+            self._lost_slot(error, background)
             return
         finally:
             hung.cancel()
         log.info("encoder worker %d started", worker.process.pid)
-        self._idle.put(worker)
+        self._idle_of(background).put(worker)
 
-    def _lost_slot(self, error: Exception) -> None:
+    def _lost_slot(self, error: Exception, background: bool) -> None:
         """A replacement could not start: the slot stays free (None); the call that takes it
         fails and tries again."""
         if not self._closed:
             log.error("%s", error)
-            self._idle.put(None)
+            self._idle_of(background).put(None)
 
     def close(self) -> None:
         """Stop every worker (idempotent)."""

@@ -10,7 +10,7 @@ workers (medians of three interleaved runs): the server's event loop, decode thr
 encoder no longer take turns on one GIL, and one-thread interpreters do not wait on each
 other's XNNPACK workers.
 
-    python -m framescribe.server.encoder_worker BUNDLE [--max-pixels-per-frame N]
+    python -m framescribe.server.encoder_worker BUNDLE [--max-pixels-per-frame N] [--niceness N]
 
 Protocol on stdin/stdout (little-endian; u32 = unsigned 32-bit):
 - Startup: the worker writes READY and the feature width (u32), or exits non-zero with one line
@@ -28,6 +28,7 @@ and the server, which drains first, closes its workers itself.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import struct
 import sys
@@ -214,8 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bundle", help="model bundle directory (with LiteRT files)")
     parser.add_argument("--max-pixels-per-frame", type=int, default=3840 * 2160,
                         help="largest image accepted, width * height")
+    parser.add_argument("--niceness", type=int, default=0,
+                        help="run this much nicer than the server (background workers: clips)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if args.niceness:
+        os.nice(args.niceness)  # before the interpreter starts its threads: they inherit it
     try:
         serve(args.bundle, args.max_pixels_per_frame, sys.stdin.buffer, sys.stdout.buffer)
     except Exception as error:  # noqa: BLE001 - one line for the server's log

@@ -3,7 +3,8 @@
 The encoder runs in one of two ways:
 - With an EncoderPool (LiteRT bundles; the default there), batches of wire images go to worker
   processes that decode, fit and encode them (encoder_worker.py), several batches at once, each
-  on its own GIL. `encodes_images` is True.
+  on its own GIL; clips' batches go to the pool's background workers, at a lower OS priority.
+  `encodes_images` is True.
 - Otherwise (TF, or `encoder_processes = 0`) images are decoded and resized on a small thread
   pool, which stacks each job's frames into one array, and the encoder runs on one dedicated
   thread in this process (on the GPU when TF sees one).
@@ -72,7 +73,8 @@ class ServingModel:
         self.pipeline = pipeline
         self.encoder_pool = encoder_pool
         encoder_calls = encoder_pool.processes if encoder_pool is not None else 1
-        self.encoder_thread = ThreadPoolExecutor(encoder_calls,
+        background_calls = encoder_pool.background_processes if encoder_pool is not None else 0
+        self.encoder_thread = ThreadPoolExecutor(encoder_calls + background_calls,
                                                  thread_name_prefix="framescribe-encoder")
         self.gesture_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-gestures")
         self.caption_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-captions",
@@ -82,10 +84,13 @@ class ServingModel:
         self.decoding = 0  # frames on the decode pool now (they go to the encoder next)
         # With workers nothing is decoded before the encoder (decoding stays 0): a batch starts
         # as soon as a worker is free, and grows while all of them are busy.
-        frames = BatcherOptions(max_batch_size, max_delay_s, max_queued, encoder_calls)
+        frames = BatcherOptions(max_batch_size, max_delay_s, max_queued, encoder_calls,
+                                max(1, background_calls))
         encode = encoder_pool.encode if encoder_pool is not None else self._encode
-        self.encoder = DynamicBatcher("encoder", encode, self.encoder_thread, frames,
-                                      on_batch, upstream=lambda: self.decoding, size_of=len)
+        self.encoder = DynamicBatcher(
+            "encoder", encode, self.encoder_thread, frames, on_batch,
+            upstream=lambda: self.decoding, size_of=len,
+            process_background=encoder_pool.encode_background if background_calls else None)
         self.gestures = DynamicBatcher(
             "gesture_step", self._gesture_steps, self.gesture_thread,
             BatcherOptions(GESTURE_BATCH, max_delay_s, max(max_queued, GESTURE_BATCH)), on_batch,

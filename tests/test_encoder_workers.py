@@ -25,7 +25,11 @@ from server_helpers import (
 )
 
 from framescribe.models.data.lasa_airwriting import ContinuousStreams
-from framescribe.server.encoder_pool import EncoderPool, fitted_frames_as_images
+from framescribe.server.encoder_pool import (
+    BACKGROUND_NICENESS,
+    EncoderPool,
+    fitted_frames_as_images,
+)
 from framescribe.server.encoder_worker import ItemOutcome, pack_reply, read_reply
 from framescribe.server.frame_decoding import FrameError
 from framescribe.v1 import framescribe_service_pb2 as pb
@@ -69,6 +73,23 @@ def test_a_bad_frame_fails_only_its_own_item(pool, images):
     reference = pool.encode([numbered(images[:9])])[0]
     np.testing.assert_allclose(good, reference[:4], atol=1e-5)
     np.testing.assert_allclose(also_good, reference[6:9], atol=1e-5)
+
+
+def test_clips_encode_on_a_nicer_background_worker_with_the_same_features(images):
+    """A pool's background workers (for clips) run at BACKGROUND_NICENESS and give exactly the
+    stream workers' features."""
+    lanes = EncoderPool(DEMO, 1, 3840 * 2160, background_processes=1)
+    try:
+        live, background = lanes.encode([numbered(images)])[0], \
+            lanes.encode_background([numbered(images)])[0]
+        np.testing.assert_allclose(background, live, atol=1e-6)
+        nice = {pid: int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+                for pid in lanes.pids}
+        assert sorted(nice.values()) == [os.getpriority(os.PRIO_PROCESS, 0),
+                                         os.getpriority(os.PRIO_PROCESS, 0)
+                                         + BACKGROUND_NICENESS]
+    finally:
+        lanes.close()
 
 
 def test_fitted_arrays_travel_as_raw_rgb(pool):
@@ -143,9 +164,12 @@ def servers():
     in_process.stop()
 
 
-def worker_pids(server) -> list[int]:
-    """The server's encoder workers (not its clip decode worker)."""
-    return child_pids(server.process.pid, "framescribe.server.encoder_worker")
+def worker_pids(server, background: bool = False) -> list[int]:
+    """The server's encoder workers for streams (with `background`: for clips), not its clip
+    decode worker."""
+    niceness = f"--niceness\0{BACKGROUND_NICENESS if background else 0}\0".encode()
+    return [pid for pid in child_pids(server.process.pid, "framescribe.server.encoder_worker")
+            if niceness in Path(f"/proc/{pid}/cmdline").read_bytes() + b"\0"]
 
 
 def stream(address: str, frames: list[pb.Frame], per_message: int) -> list:
