@@ -31,6 +31,9 @@ from typing import Generic, TypeVar
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 LIVE, BACKGROUND = 0, 1  # priorities: streams' work first, then clips'
+# A background item that has waited this long goes next even while live items wait, so clips
+# still progress (slowly) under a load of streams that never lets up.
+BACKGROUND_MAX_WAIT_S = 0.25
 
 
 class QueueFull(RuntimeError):
@@ -86,6 +89,7 @@ class DynamicBatcher(Generic[Item, Result]):
         self._on_batch = on_batch
         self._waiting: list[tuple[Item, asyncio.Future]] = []  # in priority order
         self._priorities: list[int] = []  # of the waiting items (non-decreasing)
+        self._arrivals: list[float] = []  # loop time each waiting item was submitted
         self._arrived = asyncio.Event()
         self._room = asyncio.Event()  # set while fewer than max_queued items wait
         self._room.set()
@@ -116,6 +120,7 @@ class DynamicBatcher(Generic[Item, Result]):
             future.cancel()
         self._waiting.clear()
         self._priorities.clear()
+        self._arrivals.clear()
         self._waiting_size = 0
 
     @property
@@ -144,6 +149,7 @@ class DynamicBatcher(Generic[Item, Result]):
         place = bisect.bisect_right(self._priorities, priority)
         self._waiting[place:place] = zip(items, futures, strict=True)
         self._priorities[place:place] = [priority] * len(items)
+        self._arrivals[place:place] = [loop.time()] * len(items)
         self._waiting_size += sum(map(self._size_of, items))
         self._arrived.set()
         self._changed.set()
@@ -161,16 +167,17 @@ class DynamicBatcher(Generic[Item, Result]):
             if not self._waiting:
                 self._arrived.clear()
                 continue
-            if not self._slot_free(self._priorities[0] >= BACKGROUND):
-                self._changed.clear()  # until a batch ends or a live item arrives
+            if self._choose(loop) is None:
+                self._changed.clear()  # until a batch ends or an item arrives
                 await self._changed.wait()
                 continue
             if self._waiting_size < self.options.max_batch_size and self.options.max_delay_s:
                 await self._gather_more(loop)
-            background = self._priorities[0] >= BACKGROUND
-            if not self._slot_free(background):  # a live item arrived; its lane is full
+            priority = self._choose(loop)
+            if priority is None:  # a live item arrived and its lane is full
                 continue
-            taken, size = self._take_batch()
+            background = priority >= BACKGROUND
+            taken, size = self._take_batch(priority)
             batch = [(i, f) for i, f in taken if not f.done()]
             self._room.set()
             if not self._waiting:
@@ -182,6 +189,20 @@ class DynamicBatcher(Generic[Item, Result]):
             if background:
                 self._background.add(task)
             task.add_done_callback(self._batch_ended)
+
+    def _choose(self, loop: asyncio.AbstractEventLoop) -> int | None:
+        """The priority of the batch to start now (None: none can start): live items first,
+        unless the oldest background item has waited BACKGROUND_MAX_WAIT_S; a priority whose
+        lane is full gives way to the other."""
+        split = bisect.bisect_left(self._priorities, BACKGROUND)
+        live, background = split > 0, split < len(self._priorities)
+        starving = live and background \
+            and loop.time() - self._arrivals[split] >= BACKGROUND_MAX_WAIT_S
+        for priority in ((BACKGROUND, LIVE) if starving else (LIVE, BACKGROUND)):
+            waiting = background if priority >= BACKGROUND else live
+            if waiting and self._slot_free(priority >= BACKGROUND):
+                return priority
+        return None
 
     def _slot_free(self, background: bool) -> bool:
         """Whether a batch of this priority may start now."""
@@ -230,19 +251,21 @@ class DynamicBatcher(Generic[Item, Result]):
         if self._on_batch is not None:
             self._on_batch(self.name, size, self._waiting_size)
 
-    def _take_batch(self) -> tuple[list[tuple[Item, asyncio.Future]], int]:
-        """The waiting items of the next batch (at least one; up to max_batch_size units, all
-        of the first item's priority) and their units."""
+    def _take_batch(self, priority: int) -> tuple[list[tuple[Item, asyncio.Future]], int]:
+        """The waiting items of the next batch: the first ones of `priority` (at least one; up
+        to max_batch_size units), and their units."""
+        start = bisect.bisect_left(self._priorities, priority)
+        end = bisect.bisect_right(self._priorities, priority)
         count, size = 0, 0
-        first = self._priorities[0]
-        for (item, _), priority in zip(self._waiting, self._priorities, strict=True):
+        for item, _ in self._waiting[start:end]:
             item_size = self._size_of(item)
-            if count and (size + item_size > self.options.max_batch_size or priority != first):
+            if count and size + item_size > self.options.max_batch_size:
                 break
             count, size = count + 1, size + item_size
-        taken = self._waiting[:count]
-        del self._waiting[:count]
-        del self._priorities[:count]
+        taken = self._waiting[start:start + count]
+        del self._waiting[start:start + count]
+        del self._priorities[start:start + count]
+        del self._arrivals[start:start + count]
         self._waiting_size -= size
         return taken, size
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -282,3 +283,29 @@ def test_background_batches_leave_one_slot_for_live_items():
     started_clips, live = run(main())
     assert started_clips == ["clip0"]
     assert live == "live"
+
+
+def test_background_items_still_progress_under_endless_live_load():
+    """Live items that never stop coming do not starve a clip: a background item that has
+    waited BACKGROUND_MAX_WAIT_S goes next."""
+    async def main():
+        batcher, batches = make(lambda items: (time.sleep(0.01), list(items))[1],
+                                max_batch_size=1, max_delay_s=0.0)
+        flooding = True
+
+        async def flood():
+            while flooding:
+                await batcher.submit("live")
+
+        floods = [asyncio.ensure_future(flood()) for _ in range(4)]
+        await asyncio.sleep(0.05)
+        clip = await asyncio.wait_for(batcher.submit("clip", priority=BACKGROUND), 10)
+        live_batches_before = batches.index(["clip"])
+        flooding = False
+        await asyncio.gather(*floods)
+        await batcher.stop()
+        return clip, live_batches_before
+
+    clip, live_batches_before = run(main())
+    assert clip == "clip"
+    assert live_batches_before > 5  # the live items did go first for a while
