@@ -4,7 +4,7 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup test lint proto train-demo eval demo bench clean gst-plugin experiment-rnn-vs-lstm
+.PHONY: setup test lint proto train-demo eval demo bench soak clean gst-plugin experiment-rnn-vs-lstm
 
 setup: $(STAMP)
 
@@ -46,6 +46,13 @@ bench: setup
 	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_speed --json reports/speed.json
 	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_server --json reports/bench.json
 	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_batch --json reports/bench.json
+	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_live_priority --json reports/bench.json
+
+# The server under a mixed, partly hostile load for SOAK_MINUTES (not part of `make test`, which
+# runs a ~40 s version: tests/test_soak.py): writes reports/soak.json, exits 1 if a floor fails.
+SOAK_MINUTES ?= 10
+soak: setup
+	PYTHONPATH=tests $(VPY) -m benchmarks.soak --minutes $(SOAK_MINUTES) --json reports/soak.json
 
 # Removes build outputs and caches; keeps the venv (rm -rf $(VENV) for a fresh one).
 clean:

@@ -44,6 +44,11 @@ BACKGROUND_NICENESS = 10  # background workers' OS niceness above the server's
 PIPE_BUFFER = 1 << 16  # bytes buffered per pipe: small headers go out with the next frame
 
 
+class WorkerFailed(RuntimeError):
+    """A batch failed because its worker died, hung or could not be restarted (logged by the
+    pool when it happens; the caller answers INTERNAL without another traceback)."""
+
+
 def default_processes() -> int:
     """Workers for this machine: one more than the cores (so a core never waits while a
     worker reads or writes its pipe), at most 8."""
@@ -210,7 +215,7 @@ class EncoderPool:
         worker = idle.get()
         if worker is None:
             self._replace_in_background(background=background)
-            raise RuntimeError("an encoder worker process could not be restarted (its error is "
+            raise WorkerFailed("an encoder worker process could not be restarted (its error is "
                                "in the log); trying again")
         self._watchdog.arm(worker)
         try:
@@ -223,10 +228,10 @@ class EncoderPool:
             # Exited, killed, or the pipe may hold half a reply: replace the worker.
             self._retire(worker, late)
             if late:
-                raise RuntimeError(f"an encoder worker timed out after {self.timeout_s:g} s on "
+                raise WorkerFailed(f"an encoder worker timed out after {self.timeout_s:g} s on "
                                    "a batch; it was killed and another one is started") from None
             if isinstance(error, WorkerExited | BrokenPipeError):
-                raise RuntimeError("an encoder worker process exited while encoding a batch; "
+                raise WorkerFailed("an encoder worker process exited while encoding a batch; "
                                    "another one is started") from None
             raise
         if self._watchdog.disarm(worker):  # killed as it answered: the reply is whole

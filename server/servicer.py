@@ -29,7 +29,7 @@ from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 from .admission import ClipAdmission, StreamSlots
 from .clip_decoder import ClipDecoder, ClipSpan
 from .dynamic_batcher import BACKGROUND, LIVE
-from .encoder_pool import fitted_frames_as_images
+from .encoder_pool import WorkerFailed, fitted_frames_as_images
 from .frame_decoding import FrameLimits, decode_image, decode_landmarks, frame_time_seconds
 from .metrics import ServerMetrics
 from .request_errors import RequestError, invalid, status_for
@@ -282,7 +282,9 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
 
     async def _abort(self, context, method: str, error: Exception) -> None:
         code, message = status_for(error)
-        if code == grpc.StatusCode.INTERNAL:
+        if isinstance(error, WorkerFailed):  # the pool has logged the worker's fate
+            log.error("%s failed: %s", method, error)
+        elif code == grpc.StatusCode.INTERNAL:
             log.exception("%s failed", method, exc_info=error)
         self.metrics.record_error(method, code)
         await context.abort(code, message)

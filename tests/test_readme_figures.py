@@ -1,6 +1,7 @@
 """Every figure the README states in its measured sections is copied from a report a make target
 writes: reports/bench.json (`make bench`), models/bundles/demo/manifest.json (`make train-demo`;
-`make eval` prints the same metrics) and reports/rnn_vs_lstm.json (`make experiment-rnn-vs-lstm`).
+`make eval` prints the same metrics), reports/rnn_vs_lstm.json (`make experiment-rnn-vs-lstm`)
+and reports/soak.json (`make soak`).
 
 FIGURES maps README text to report values: a template is README text verbatim with each figure
 written {n} (a number, compared as printed: rounded to the digits shown) or {w} (a word, compared
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 # Section -> where its text without FIGURES starts (before it, the text is not about measurements).
 SCOPES = {"Speed": None, "Demo bundle results": None, "The RNN-vs-LSTM study": None,
-          "Caption a library offline": "What to expect"}
+          "Caption a library offline": "What to expect", "Serve over gRPC": "### Soak"}
 NUMBER = r"(\d+(?:,\d{3})*(?:\.\d+)?)"
 # A number that is a figure: not part of a name (MobileNetV3, top-1, H.264, float32, 64x64).
 LOOSE_NUMBER = re.compile(r"(?<![\w.,])(?<![A-Za-z]-)\d+(?:,\d{3})*(?:\.\d+)?(?!\w|[.,]\d)")
@@ -61,6 +62,10 @@ class Reports:
     @cached_property
     def rnn(self) -> dict:
         return self._load("reports/rnn_vs_lstm.json")
+
+    @cached_property
+    def soak(self) -> dict:
+        return self._load("reports/soak.json")
 
     def bundle(self, name: str) -> dict:
         return one(self.bench["server"]["bundles"], bundle=name)
@@ -125,7 +130,26 @@ def engine_row(e: dict) -> tuple:
             e["steady_videos_per_hour"])
 
 
+def soak_calls(r: Reports, kind: str, code: str = "OK") -> int:
+    return r.soak["calls"]["by_kind"][kind].get(code, 0)
+
+
+def soak_latency(r: Reports, kind: str, *measures: str) -> tuple:
+    """p50 and p99 of each measure ("call_s", "finish_s") of a kind of call."""
+    return tuple(r.soak["latency"][kind][m][p] for m in measures for p in ("p50", "p99"))
+
+
+def soak_floor(r: Reports, name: str) -> str:
+    return "met" if r.soak["floors"][name]["met"] else "missed"
+
+
+def soak_compared(r: Reports, name: str) -> tuple[int, int]:
+    counts = r.soak["events"][name]
+    return counts["equal"], counts["equal"] + counts["unequal"]
+
+
 S, D, R, B = "Speed", "Demo bundle results", "The RNN-vs-LSTM study", "Caption a library offline"
+G = "Serve over gRPC"
 FIGURES = [
     # Speed: models, TF vs LiteRT
     Figure(S, "| encoder alone | {n} / {n} | {n} / {n} |",
@@ -312,6 +336,57 @@ FIGURES = [
               "running, goes at {n}x the local engine's frames/s",
            lambda r: (r.engines["ray"]["startup_s"] - r.engines["local"]["startup_s"],
                       r.bench["batch"]["ray_vs_local_steady_frames_per_s"])),
+    # Serve over gRPC: the soak (reports/soak.json)
+    Figure(G, "under, all at once, {n} StreamAnnotate clients",
+           lambda r: (r.soak["settings"]["streams"],)),
+    Figure(G, "half at {n}x real time (`FrameList`s of {n} frames), one in {n} of each with "
+              "interim results; {n} AnnotateClip callers",
+           lambda r: tuple(r.soak["settings"][k] for k in (
+               "speedup", "fast_frames_per_message", "interim_share", "clip_callers"))),
+    Figure(G, "for a call that ends within {n} s after the kill",
+           lambda r: (r.soak["settings"]["kill_window_s"],)),
+    Figure(G, "growth over {n}% from minute {n} to the end",
+           lambda r: (r.soak["settings"]["max_rss_growth_pct"],
+                      r.soak["rss"]["baseline_at_s"] / 60)),
+    Figure(G, "The last run ({n} minutes of load, {n} calls;",
+           lambda r: (r.soak["minutes"], r.soak["calls"]["total"])),
+    Figure(G, "load average {n} at the end",
+           lambda r: (r.soak["machine"]["load_average_1min_end"],)),
+    Figure(G, "the server used {n} cores, its worker processes {n}, the clients {n})",
+           lambda r: tuple(r.soak["machine"]["cpu_cores_used"][k]
+                           for k in ("server", "server_children", "clients"))),
+    Figure(G, "| streams, real time | {n} | – | {n} / {n} | {n} / {n} |",
+           lambda r: (soak_calls(r, "stream_realtime"),
+                      *soak_latency(r, "stream_realtime", "call_s", "finish_s"))),
+    Figure(G, "| streams, {n}x | {n} | – | {n} / {n} | {n} / {n} |",
+           lambda r: (r.soak["settings"]["speedup"], soak_calls(r, "stream_fast"),
+                      *soak_latency(r, "stream_fast", "call_s", "finish_s"))),
+    Figure(G, "| AnnotateClip (video files) | {n} | `INTERNAL` {n} (at the kill) | {n} / {n} | – |",
+           lambda r: (soak_calls(r, "clip"), soak_calls(r, "clip", "INTERNAL"),
+                      *soak_latency(r, "clip", "call_s"))),
+    Figure(G, "| never reads | – | `DEADLINE_EXCEEDED` {n}, `CANCELLED` {n} (at the end) | – | – |",
+           lambda r: (soak_calls(r, "never_reading", "DEADLINE_EXCEEDED"),
+                      soak_calls(r, "never_reading", "CANCELLED"))),
+    Figure(G, "| random bytes | – | `INVALID_ARGUMENT` {n} | – | – |",
+           lambda r: (soak_calls(r, "garbage", "INVALID_ARGUMENT"),)),
+    Figure(G, "Unexpected statuses: **{n}, {w}**.",
+           lambda r: (r.soak["unexpected"]["count"], soak_floor(r, "unexpected_statuses"))),
+    Figure(G, "Interim labels arrived {n} / {n} ms (p50 / p99)",
+           lambda r: (r.soak["latency"]["interim_frame_ms"]["p50"],
+                      r.soak["latency"]["interim_frame_ms"]["p99"])),
+    Figure(G, "Events equal to the pipeline's: **{n} of {n}** streams and **{n} of {n}** clips, "
+              "**{w}**.",
+           lambda r: (*soak_compared(r, "streams"), *soak_compared(r, "clips"),
+                      soak_floor(r, "events_equal"))),
+    Figure(G, "Server RSS {n} MiB at minute {n}, {n} MiB at the end: growth **{n}%, {w}**",
+           lambda r: (r.soak["rss"]["server_mib"]["baseline"], r.soak["rss"]["baseline_at_s"] / 60,
+                      r.soak["rss"]["server_mib"]["end"], r.soak["rss"]["server_mib"]["growth_pct"],
+                      soak_floor(r, "rss_growth_pct"))),
+    Figure(G, "child processes (encoder workers, clip decoder) {n} -> {n} MiB",
+           lambda r: (r.soak["rss"]["workers_mib"]["baseline"],
+                      r.soak["rss"]["workers_mib"]["end"])),
+    Figure(G, "Streams still held by the server once the clients stopped: {n}.",
+           lambda r: (r.soak["server_after"]["active_streams"],)),
 ]
 
 
