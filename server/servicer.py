@@ -205,7 +205,11 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             async for response in call.run(request_iterator, context):
                 yield response
         except Exception as error:  # noqa: BLE001 - every failure becomes a status
-            await self._abort(context, "StreamAnnotate", error)
+            # Set, not abort(): ending the generator with the status raises nothing, so no
+            # exception's traceback ties this call's frames into a cycle for the collector.
+            code, message = self._failure("StreamAnnotate", error)
+            context.set_code(code)
+            context.set_details(message)
         finally:
             if acquired:
                 self.streams.release()
@@ -281,13 +285,17 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                 await self._abort(context, method, error)
 
     async def _abort(self, context, method: str, error: Exception) -> None:
+        await context.abort(*self._failure(method, error))
+
+    def _failure(self, method: str, error: Exception) -> tuple[grpc.StatusCode, str]:
+        """The status a failed call gets; logged (INTERNAL) and counted."""
         code, message = status_for(error)
         if isinstance(error, WorkerFailed):  # the pool has logged the worker's fate
             log.error("%s failed: %s", method, error)
         elif code == grpc.StatusCode.INTERNAL:
             log.exception("%s failed", method, exc_info=error)
         self.metrics.record_error(method, code)
-        await context.abort(code, message)
+        return code, message
 
 
 def _chunks(items: Sequence, size: int) -> list:
