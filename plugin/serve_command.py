@@ -50,7 +50,8 @@ SERVE_HELP = {
     "allow_plaintext_token": "accept a token without TLS (it travels in clear text)",
     "grace_period_s": "seconds in-flight calls may finish after SIGTERM (default 10)",
     "mixed_precision": "float16 compute on GPU (runtime tf)",
-    "litert_threads": "threads per LiteRT interpreter (default: the cores, at most 4)",
+    "litert_threads": "threads per LiteRT interpreter in the server process (default: 1 "
+                      "with encoder worker processes, else the cores, at most 4)",
 }
 
 

@@ -89,7 +89,9 @@ class ServerOptions:
     allow_plaintext_token: bool = False
     grace_period_s: float = _ranged(10.0, 0.0, 3600.0)  # s to drain in-flight work on shutdown
     mixed_precision: bool = False  # float16 compute on GPU (TF runtime)
-    litert_threads: int = _ranged(0, 0, 64)  # LiteRT interpreter threads; 0 = the cores, max 4
+    # LiteRT interpreter threads in the server process; 0 = 1 with encoder workers, else the
+    # cores (at most 4)
+    litert_threads: int = _ranged(0, 0, 64)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

@@ -79,6 +79,10 @@ class Reports:
         return self.bundle("mobilenet224")
 
     @property
+    def live(self) -> dict:
+        return self.bench["live_priority"]
+
+    @property
     def engines(self) -> dict:
         return self.bench["batch"]["engines"]
 
@@ -250,6 +254,18 @@ FIGURES = [
            lambda r: (r.demo["pipeline_fps_before"], r.demo["pipeline_fps_after"])),
     Figure(S, "(at {n} streams, one frame per message costs {n} ms more CPU per frame than {n})",
            lambda r: (32, cpu(r.demo, 32, 1) - cpu(r.demo, 32, 16), 16)),
+    Figure(S, "one stream paced at {n} frames/s with interim labels, {n} frames a run, {n} runs "
+              "alone and {n} beside back-to-back AnnotateClip calls of {n} frames at beam {n}",
+           lambda r: (r.live["frame_rate"], r.live["stream_frames"], r.live["rounds"],
+                      r.live["rounds"], r.live["clip_frames"], r.live["clip_beam"])),
+    Figure(S, "alone p50 {n} ms, p99 {n} ms; beside the clips p50 {n} ms, p99 {n} ms. With the "
+              "clips, p99 is {n}x its value alone: the target of at most {n}x is **{w}**. Each "
+              "clip took {n} to {n} s.",
+           lambda r: (r.live["alone"]["p50_ms"], r.live["alone"]["p99_ms"],
+                      r.live["with_clip"]["p50_ms"], r.live["with_clip"]["p99_ms"],
+                      r.live["p99_ratio"], r.live["target_ratio"],
+                      "met" if r.live["meets_target"] else "missed",
+                      min(r.live["clip_seconds"]), max(r.live["clip_seconds"]))),
     Figure(S, "`tests/benchmarks/benchmark_batch.py`, {n} clips of {n} s, {n}x{n} H.264",
            lambda r: (r.bench["batch"]["library"]["videos"],
                       r.bench["batch"]["library"]["seconds_each"],

@@ -124,9 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2,
                         help="alone/with-clip pairs, alternated (default 2)")
     parser.add_argument("--json", metavar="PATH", help="write under 'live_priority' here")
+    parser.add_argument("--serve-flags", default="",
+                        help="more `framescribe serve` flags, e.g. '--litert-threads 1'")
     args = parser.parse_args(argv)
-    with LocalServer(["--bundle", str(DEMO), "--runtime", "litert"]) as server:
+    flags = ["--bundle", str(DEMO), "--runtime", "litert", *args.serve_flags.split()]
+    with LocalServer(flags) as server:
         result = asyncio.run(measure(server.address, args.seconds, args.rounds))
+    result["server_flags"] = flags[2:]
     print(f"live stream interim latency, {result['stream_frames']} frames x {args.rounds}: "
           f"alone p50 {result['alone']['p50_ms']} ms, p99 {result['alone']['p99_ms']} ms; "
           f"beside {CLIP_FRAMES}-frame beam-{CLIP_BEAM} AnnotateClips p50 "
