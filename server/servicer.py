@@ -109,7 +109,6 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         """The clip's frames through one StreamSession (the streaming core, as a stream would
         run them), its events collected into one response. A video file's frames reach the
         session a chunk at a time, as its decode worker sends them: never stacked whole."""
-        self._refuse_while_draining()
         settings = self._settings(request.tasks, request.caption_options,
                                   request.gesture_options)
         kind = request.WhichOneof("clip")
