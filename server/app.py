@@ -21,6 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from framescribe.models.runtimes.tf_setup import configure_tensorflow
 from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
@@ -98,20 +99,6 @@ async def _clip_decoder(options: ServerOptions, pipeline) -> ClipDecoder | None:
                                   options.max_pixels_per_frame, FrameLimits().max_side,
                                   options.max_frames_per_clip)
     return await ClipDecoder.start(settings, options.clip_decode_processes)
-
-
-def configure_tensorflow(mixed_precision: bool) -> list[str]:
-    """Memory growth on every visible GPU; returns their names (empty on CPU hosts)."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        tf.config.experimental.set_memory_growth(gpu, True)
-    if mixed_precision and gpus:
-        import keras
-
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    return [gpu.name for gpu in gpus]
 
 
 @dataclass

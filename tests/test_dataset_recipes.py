@@ -54,10 +54,13 @@ def datasets(tmp_path_factory) -> dict[str, Path]:
 
 
 def fast_options(tmp_path: Path, data: Path, format: str, **changes) -> DatasetTrainingOptions:
+    """Video formats get a fresh 64 px tiny_cnn encoder unless `changes` choose another."""
+    fresh = {} if format == "islr" or "encoder_from" in changes else {
+        "backbone": "tiny_cnn", "input_size": 64}
     return DatasetTrainingOptions(
         data=str(data), format=format, output=str(tmp_path / f"{format}-bundle"),
         cache_dir=str(tmp_path / "features"), captions=FAST_CAPTIONS, gestures=FAST_GESTURES,
-        verbose=0, **changes)
+        verbose=0, **{**fresh, **changes})
 
 
 def assert_exported_and_measured(manifest: dict, bundle: Path, key: str, roles: set[str]):
@@ -93,8 +96,11 @@ def test_train_captions_on_a_caption_dataset(tmp_path, datasets, format, capsys)
         "train": 8, "validation": 2, "test": 2}
     assert dataset["training_pairs"] >= 8  # one per (video, caption)
     assert manifest["training"]["options"]["captions"]["reverse_time"] is False
+    assert manifest["training"]["encoder_from"] is None  # a fresh encoder, not the demo's
+    assert manifest["backbone"] == "tiny_cnn" and manifest["input_size"] == 64
     log = capsys.readouterr().out
     assert "train: features of 8/8 videos (0 from the cache" in log
+    assert "a fresh tiny_cnn encoder" in log and "weights are random" in log
 
     video = load_caption_dataset(datasets[format], format, "test")[0].path
     result = Pipeline.from_bundle(bundle).annotate(video, PipelineOptions(tasks=("captions",)))
@@ -103,8 +109,9 @@ def test_train_captions_on_a_caption_dataset(tmp_path, datasets, format, capsys)
 
 @pytest.mark.slow
 def test_train_gestures_on_wlasl_then_reuse_the_feature_cache(tmp_path, datasets, capsys):
-    options = fast_options(tmp_path, datasets["wlasl"], "wlasl")
+    options = fast_options(tmp_path, datasets["wlasl"], "wlasl", encoder_from="demo")
     manifest = train_from_dataset(options)
+    assert manifest["training"]["encoder_from"].endswith("bundles/demo")  # asked for by name
     bundle = Path(options.output)
     assert_exported_and_measured(manifest, bundle, "wlasl:test", {"encoder", "gesture_step"})
     metrics = manifest["metrics"]["wlasl:test"]
@@ -207,6 +214,10 @@ def test_format_problem(task, format, expected):
 def test_options_reject_what_a_format_cannot_use():
     with pytest.raises(ValueError, match="no frame encoder"):
         DatasetTrainingOptions("d", "islr", "o", encoder_from="models/bundles/demo")
+    with pytest.raises(ValueError, match=r"no frame encoder; drop backbone_preset"):
+        DatasetTrainingOptions("d", "islr", "o", backbone_preset="resnet50_imagenet")
+    with pytest.raises(ValueError, match=r"reuses a bundle's encoder whole; drop input_size"):
+        DatasetTrainingOptions("d", "msvd", "o", encoder_from="demo", input_size=128)
     with pytest.raises(ValueError, match="above the 30 fps"):
         DatasetTrainingOptions("d", "islr", "o", frame_rate=60.0)
     with pytest.raises(ValueError, match="segment_frames must be 2-1024"):

@@ -1,7 +1,9 @@
 """Loading a bundle's models: TensorFlow/Keras or LiteRT runtimes, or just its frame encoder.
 
 Each checks the manifest first (bundle_manifest.read_manifest) and reports every problem as a
-BundleError naming the file.
+BundleError naming the file. The TensorFlow loaders set TensorFlow up for the host first
+(tf_setup.configure_tensorflow: GPU memory growth, before any op); the LiteRT loader imports
+neither.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ def load_tensorflow_runtime(directory: str | os.PathLike):
     from framescribe.models.networks.frame_encoder import FrameEncoder
     from framescribe.models.networks.gesture_classifier import GestureClassifier
     from framescribe.models.runtimes.tf_runtime import TensorFlowRuntime
+    from framescribe.models.runtimes.tf_setup import configure_tensorflow
 
     directory = Path(directory)
     manifest = read_manifest(directory)
+    configure_tensorflow()
     encoder = decoder = classifier = None
     if manifest.encoder is not None:
         encoder = _load_model(directory, manifest.encoder, FrameEncoder)
@@ -43,9 +47,11 @@ def load_tensorflow_runtime(directory: str | os.PathLike):
 def load_encoder(directory: str | os.PathLike):
     """The bundle's FrameEncoder with its weights (e.g. to reuse it frozen for training)."""
     from framescribe.models.networks.frame_encoder import FrameEncoder
+    from framescribe.models.runtimes.tf_setup import configure_tensorflow
 
     directory = Path(directory)
     manifest = read_manifest(directory)
+    configure_tensorflow()
     if manifest.encoder is None:
         raise BundleError(f"{directory / MANIFEST}: has no frame encoder (a landmark-gesture "
                           "bundle)")
@@ -54,9 +60,10 @@ def load_encoder(directory: str | os.PathLike):
 
 def _check_input_widths(directory: Path, manifest: BundleManifest, feature_dim: int | None):
     """Each head must read what feeds it: the encoder's features or the landmark features."""
-    from framescribe.models.inference.landmark_features import LANDMARK_FEATURE_DIM
+    from framescribe.models.inference.landmark_feature_sets import feature_dim as landmark_dim
 
-    gesture_source = (LANDMARK_FEATURE_DIM, "the landmark features give") \
+    gesture_source = (landmark_dim(manifest.landmark_features),
+                      f"the {manifest.landmark_features} landmark features give") \
         if manifest.gesture_input == "landmarks" else (feature_dim, "the encoder gives")
     for entry, key, (width, source) in (
             (manifest.caption_decoder, "feature_dim", (feature_dim, "the encoder gives")),

@@ -1,8 +1,11 @@
 """FrameEncoder: uint8 RGB frames -> one feature vector per frame.
 
 A keras-cv backbone (or a small CNN for tiny inputs) built from explicit constructor
-arguments, so nothing is downloaded. Preprocessing (scaling to [0, 1]) lives inside the
-model: callers hand it uint8 RGB frames of shape (batch, size, size, 3).
+arguments, so nothing is downloaded; pretrained weights for the backbone alone load from a
+local file or preset folder (`backbone_weights`, see backbone_weights.py). Preprocessing
+(scaling to [0, 1], what keras-cv's include_rescaling does) lives inside the model: callers
+hand it uint8 RGB frames of shape (batch, size, size, 3). The features are float32 whatever
+the dtype policy (under mixed precision the backbone computes in float16).
 """
 
 from __future__ import annotations
@@ -73,30 +76,31 @@ def _tiny_cnn(input_size: int) -> keras.Model:
     return keras.Model(inputs, x, name="tiny_cnn")
 
 
+def backbone_architecture(name: str) -> tuple[str, dict]:
+    """(keras-cv class name, its architecture arguments) of a keras-cv backbone; what a preset's
+    config.json must agree with for its weights to fit (backbone_weights.py)."""
+    if name in _MOBILENET_V3:
+        return "MobileNetV3Backbone", dict(_MOBILENET_V3[name])
+    if name == "efficientnet_v2_b0":
+        return "EfficientNetV2Backbone", dict(_EFFICIENTNET_V2_B0)
+    if name in _RESNET:
+        return "ResNetBackbone", dict(stackwise_filters=[64, 128, 256, 512],
+                                      stackwise_strides=[1, 2, 2, 2], **_RESNET[name])
+    raise ValueError(f"unknown keras-cv backbone {name!r}; expected one of "
+                     f"{', '.join(BACKBONES[1:])}")
+
+
 def build_backbone(name: str, input_size: int) -> keras.Model:
     """A randomly initialised backbone returning a (batch, h, w, channels) feature map."""
-    shape = (input_size, input_size, 3)
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
     if name == "tiny_cnn":
         return _tiny_cnn(input_size)
     import keras_cv  # imported lazily: heavy, and only needed for these backbones
 
-    if name in _MOBILENET_V3:
-        return keras_cv.models.MobileNetV3Backbone(
-            **_MOBILENET_V3[name], include_rescaling=False, input_shape=shape
-        )
-    if name == "efficientnet_v2_b0":
-        return keras_cv.models.EfficientNetV2Backbone(
-            **_EFFICIENTNET_V2_B0, include_rescaling=False, input_shape=shape
-        )
-    if name in _RESNET:
-        return keras_cv.models.ResNetBackbone(
-            stackwise_filters=[64, 128, 256, 512],
-            stackwise_strides=[1, 2, 2, 2],
-            include_rescaling=False,
-            input_shape=shape,
-            **_RESNET[name],
-        )
-    raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
+    class_name, arguments = backbone_architecture(name)
+    return getattr(keras_cv.models, class_name)(
+        **arguments, include_rescaling=False, input_shape=(input_size, input_size, 3))
 
 
 KEYPOINTS = 32  # keypoint maps of the "spatial" pooling
@@ -114,7 +118,7 @@ class SpatialKeypoints(keras.layers.Layer):
     def __init__(self, keypoints: int = KEYPOINTS, **kwargs):
         super().__init__(**kwargs)
         self.keypoint_count = keypoints
-        self.maps = keras.layers.Conv2D(keypoints, 1)
+        self.maps = keras.layers.Conv2D(keypoints, 1, dtype=self.dtype_policy)
 
     def call(self, x):
         from keras import ops
@@ -149,6 +153,10 @@ class FrameEncoder(keras.Model):
     of 32 learned keypoint maps, as in deep spatial autoencoders). output_dim = feature_dim +
     96. Pretraining can supervise keypoint maps directly (one per digit class, one for a
     fingertip), which makes them translation-equivariant detectors.
+
+    backbone_weights: pretrained weights for the backbone alone (a .weights.h5 of the backbone,
+    or a keras-cv / KerasHub preset folder); weights_path: the whole encoder's weights (loaded
+    last). Neither is kept in the config: a bundle stores the weights themselves.
     """
 
     def __init__(
@@ -158,6 +166,7 @@ class FrameEncoder(keras.Model):
         pooling: str = "spatial",
         feature_dim: int | None = 256,
         weights_path: str | None = None,
+        backbone_weights: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -174,18 +183,25 @@ class FrameEncoder(keras.Model):
         self.pooling = pooling
         self.feature_dim = feature_dim
         self.weights_path = weights_path
+        self.backbone_weights = backbone_weights
         self.rescale = keras.layers.Rescaling(1.0 / 255.0)
         self.backbone = build_backbone(backbone, input_size)
+        if backbone_weights:
+            from framescribe.models.networks.backbone_weights import load_backbone_weights
+
+            load_backbone_weights(self.backbone, backbone, backbone_weights)
         if pooling == "avg":
             self.pool = keras.layers.GlobalAveragePooling2D()
             self.reduce = None
         else:
             self.pool = keras.layers.GlobalMaxPooling2D()
-            self.keypoints = SpatialKeypoints(KEYPOINTS)
+            # The encoder's outputs are float32 under any policy (mixed precision computes the
+            # backbone in float16): the spatial softmax and the projection.
+            self.keypoints = SpatialKeypoints(KEYPOINTS, dtype="float32")
             self.reduce = keras.layers.Conv2D(16, 1, activation="relu")
             self.flatten = keras.layers.Flatten()
         self.project = (
-            keras.layers.Dense(feature_dim) if feature_dim else None
+            keras.layers.Dense(feature_dim, dtype="float32") if feature_dim else None
         )
         # Creates the weights, and measures the width once (output_dim is read per request).
         probe = keras.ops.zeros((1, input_size, input_size, 3), dtype="uint8")
@@ -210,7 +226,8 @@ class FrameEncoder(keras.Model):
         x = self.backbone(x, training=training)
         if self.reduce is None:
             pooled = self.pool(x)
-            return self.project(pooled) if self.project is not None else pooled
+            features = self.project(pooled) if self.project is not None else pooled
+            return keras.ops.cast(features, "float32")
         layout = keras.ops.concatenate([self.pool(x), self.flatten(self.reduce(x))], axis=-1)
         return keras.ops.concatenate([self.project(layout), self.keypoints(x)], axis=-1)
 
@@ -221,4 +238,5 @@ class FrameEncoder(keras.Model):
             "pooling": self.pooling,
             "feature_dim": self.feature_dim,
             "weights_path": None,
+            "backbone_weights": None,
         }

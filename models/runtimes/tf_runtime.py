@@ -1,7 +1,9 @@
 """TensorFlow runtime: the bundle's Keras models behind `tf.function`s with fixed signatures.
 
 Every call takes and returns numpy arrays. Batch sizes vary freely (signatures have a None
-batch dimension), so one trace serves every request; nothing runs eagerly per frame.
+batch dimension), so one trace serves every request; nothing runs eagerly per frame. Outputs
+and carried states are float32 whatever policy the models were built under (a server's
+mixed_precision computes in float16), so they feed back into the float32 signatures.
 """
 
 from __future__ import annotations
@@ -14,6 +16,16 @@ from framescribe.models.networks.frame_encoder import FrameEncoder
 from framescribe.models.networks.gesture_classifier import GestureClassifier
 
 ENCODER_CHUNK = 256  # frames per encoder call: bounds memory on long clips
+
+
+def _float32(tensors):
+    """Cast a tensor, or each in a list/dict, to float32 (a no-op for float32 ones)."""
+    return _cast(tensors, tf.float32)
+
+
+def _cast(tensors, dtype):
+    """Cast a tensor, or each in a list/dict, to dtype (a no-op where it already is)."""
+    return tf.nest.map_structure(lambda t: tf.cast(t, dtype), tensors)
 
 
 class TensorFlowRuntime:
@@ -44,14 +56,16 @@ class TensorFlowRuntime:
     def _build_caption_functions(self, decoder: CaptionDecoder) -> None:
         feature_spec = tf.TensorSpec((None, None, decoder.feature_dim), tf.float32)
         self._caption_init = tf.function(
-            lambda features: decoder.init(features), input_signature=[feature_spec]
+            lambda features: _float32(decoder.init(features)), input_signature=[feature_spec]
         )
         state_spec = {name: tf.TensorSpec((None, *shape), tf.float32)
                       for name, shape in decoder.state_shapes().items()}
 
         def step(tokens, state):
-            logits, new_state, _ = decoder.step(tokens, state)
-            return tf.nn.log_softmax(logits), new_state
+            # The carried state goes back in at the model's compute dtype: the decoder mixes
+            # it with its own layers' outputs in plain ops (no autocast there).
+            logits, new_state, _ = decoder.step(tokens, _cast(state, decoder.compute_dtype))
+            return tf.nn.log_softmax(_float32(logits)), _float32(new_state)
 
         self._caption_step = tf.function(
             step, input_signature=[tf.TensorSpec((None,), tf.int32), state_spec]
@@ -62,20 +76,22 @@ class TensorFlowRuntime:
         states_spec = [tf.TensorSpec((None, units), tf.float32)] * classifier.state_count
 
         def step(features, states):
-            logits, new_states = classifier.step(features, list(states))
-            return tf.nn.softmax(logits), new_states
+            logits, new_states = classifier.step(
+                features, _cast(list(states), classifier.compute_dtype))
+            return tf.nn.softmax(_float32(logits)), _float32(new_states)
 
         self._gesture_step = tf.function(
             step, input_signature=[tf.TensorSpec((None, dim), tf.float32), states_spec]
         )
         self._gesture_run = tf.function(
-            lambda features: tf.nn.softmax(classifier(features)),
+            lambda features: tf.nn.softmax(_float32(classifier(features))),
             input_signature=[tf.TensorSpec((None, None, dim), tf.float32)],
         )
 
         def chunk(features, states):
-            logits, new_states = classifier.run(features[None], list(states))
-            return tf.nn.softmax(logits)[0], new_states
+            logits, new_states = classifier.run(
+                features[None], _cast(list(states), classifier.compute_dtype))
+            return tf.nn.softmax(_float32(logits))[0], _float32(new_states)
 
         self._gesture_chunk = tf.function(chunk, input_signature=[
             tf.TensorSpec((None, dim), tf.float32),

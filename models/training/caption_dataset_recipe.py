@@ -106,7 +106,7 @@ def train_captions(options: DatasetTrainingOptions, started: float) -> Evaluatio
     dataset = {"format": options.format, "path": str(options.data),
                "annotations": str(source), "videos": split_counts(videos),
                "training_pairs": len(texts), "skipped_captions": skipped}
-    training = {"encoder_from": str(encoder.bundle), "dataset": dataset,
+    training = {**encoder.record(), "dataset": dataset,
                 "history": history, "timings": timings}
     save_bundle(options.output, training_manifest(options, rate, options.segment_frames, training),
                 encoder=encoder.model, caption_decoder=decoder, vocabulary=vocabulary)

@@ -11,6 +11,7 @@ import numpy as np
 
 from framescribe.models.networks.caption_decoder import CaptionDecoder
 from framescribe.models.networks.caption_vocabulary import CaptionVocabulary
+from framescribe.models.runtimes.tf_setup import keep_float32
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,10 @@ def masked_caption_loss(targets, logits):
 def build_caption_decoder(vocabulary: CaptionVocabulary, feature_dim: int,
                           options: CaptionTrainingOptions,
                           keypoint_tracks: int = 0) -> CaptionDecoder:
-    return CaptionDecoder(len(vocabulary), feature_dim, units=options.units,
-                          keypoint_tracks=keypoint_tracks)
+    decoder = CaptionDecoder(len(vocabulary), feature_dim, units=options.units,
+                             keypoint_tracks=keypoint_tracks)
+    keep_float32(decoder.output_layer)  # word logits in float32 under mixed precision
+    return decoder
 
 
 def train_caption_decoder(

@@ -95,7 +95,8 @@ def build_pretraining_model(encoder) -> keras.Model:
     features = encoder(frames)
     k = encoder.keypoint_count
     if k < DIGIT_CLASSES + 1:
-        heads = keras.layers.Dense(TARGET_WIDTH, name="pretraining_heads")(features)
+        heads = keras.layers.Dense(TARGET_WIDTH, name="pretraining_heads",
+                                   dtype="float32")(features)
         return keras.Model(frames, heads, name="encoder_pretraining")
     keypoints = features[:, -3 * k :]
     xs, ys, peaks = keypoints[:, :k], keypoints[:, k : 2 * k], keypoints[:, 2 * k :]

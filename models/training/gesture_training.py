@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from framescribe.models.networks.gesture_classifier import GestureClassifier
+from framescribe.models.runtimes.tf_setup import keep_float32
 
 
 @dataclass(frozen=True)
@@ -89,5 +90,7 @@ def train_gesture_classifier(
 
 def build_gesture_classifier(num_labels: int, feature_dim: int,
                              options: GestureTrainingOptions) -> GestureClassifier:
-    return GestureClassifier(num_labels, feature_dim, cell=options.cell, units=options.units,
-                             num_layers=options.num_layers)
+    classifier = GestureClassifier(num_labels, feature_dim, cell=options.cell,
+                                   units=options.units, num_layers=options.num_layers)
+    keep_float32(classifier.output_layer)  # label logits in float32 under mixed precision
+    return classifier

@@ -133,7 +133,7 @@ def train_wlasl(options: DatasetTrainingOptions, started: float) -> Evaluation:
                       "annotations": str(dataset.source),
                       "clips": split_counts(dataset.clips),
                       "missing_videos": dataset.missing_videos}
-    training = {"encoder_from": str(encoder.bundle), "dataset": dataset_record,
+    training = {**encoder.record(), "dataset": dataset_record,
                 "timings": {"features_s": round(time.time() - stage, 1)}}
     _train_gesture_bundle(options, streams, dataset.labels, training, started,
                           frame_rate=rate, encoder=encoder.model)

@@ -1,10 +1,15 @@
 """End-to-end training recipes on the bundled benchmarks: encoder -> heads -> bundle.
 
 Stages, each resumable from the checkpoint directory (a finished stage is not redone):
-1. pretrain the frame encoder on per-frame facts (or reuse a bundle's encoder, frozen);
+1. pretrain the frame encoder on per-frame facts (or reuse a bundle's encoder, frozen); its
+   backbone starts from random weights, or from `backbone_weights` / `backbone_preset`
+   (encoder_sources.py);
 2. encode the training clips once and cache the features (the encoder is frozen from here);
 3. train the caption decoder and/or the gesture classifier on the cached features;
 4. write the bundle, evaluate it on the test splits and record the metrics in its manifest.
+
+`mixed_precision` runs stages 1-3 under Keras' mixed_float16 policy (output layers, softmaxes
+and losses in float32); the bundle is written, exported and evaluated in float32.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 
 from framescribe.models.data.moving_digits import CLIP_FRAMES
 from framescribe.models.training.caption_training import CaptionTrainingOptions
+from framescribe.models.training.encoder_sources import encoder_problem
 from framescribe.models.training.gesture_training import GestureTrainingOptions
 
 BENCHMARK_FRAME_RATE = 10.0  # frames per second the benchmark clips stand for
@@ -33,7 +39,10 @@ class TrainingOptions:
     input_size: int = 64
     pooling: str = "spatial"
     feature_dim: int = 256
-    encoder_from: str | None = None  # a bundle whose encoder is reused, frozen
+    encoder_from: str | None = None  # a bundle whose encoder is reused, frozen ("demo": ours)
+    backbone_weights: str | None = None  # a .weights.h5 of the backbone, or a preset folder
+    backbone_preset: str | None = None  # a keras-cv preset name (backbone_weights.PRESETS)
+    mixed_precision: bool = False  # float16 compute, float32 variables and outputs
     pretrain_epochs: int = 3
     pretrain_caption_clips: int = 3000
     pretrain_gesture_streams: int = 400
@@ -46,6 +55,12 @@ class TrainingOptions:
     eval_limit: int | None = None
     seed: int = 0
     verbose: int = 2
+
+    def __post_init__(self):
+        problem = encoder_problem(self.encoder_from, self.backbone_weights,
+                                  self.backbone_preset, self.backbone)
+        if problem:
+            raise ValueError(problem)
 
 
 def _log(message: str, started: float) -> None:
@@ -72,6 +87,18 @@ def _gesture_stream_frames(count: int, seed: int):
     return (streams[i] for i in range(count))  # one at a time: 2,000 streams are ~4.5 GB
 
 
+def log_precision(mixed: bool, started: float) -> None:
+    """Say so when training runs under mixed precision (and that a CPU gains nothing)."""
+    if not mixed:
+        return
+    import tensorflow as tf
+
+    where = "" if tf.config.list_physical_devices("GPU") else \
+        " (no GPU here: it runs, slower than float32)"
+    _log(f"mixed precision: float16 compute, float32 weights, outputs and losses{where}",
+         started)
+
+
 def _encoder(options: TrainingOptions, checkpoints: Path, started: float):
     """Stage 1: a pretrained (or reused) FrameEncoder."""
     from framescribe.models.bundle.bundle_loader import load_encoder
@@ -82,12 +109,22 @@ def _encoder(options: TrainingOptions, checkpoints: Path, started: float):
         fingertip_frame_targets,
         pretrain_encoder,
     )
+    from framescribe.models.training.encoder_sources import (
+        backbone_weights_source,
+        describe_weights,
+        encoder_bundle,
+    )
 
     if options.encoder_from:
-        _log(f"reusing the encoder of {options.encoder_from} (frozen)", started)
-        return load_encoder(options.encoder_from)
+        bundle = encoder_bundle(options.encoder_from)
+        _log(f"reusing the encoder of {bundle} (frozen)", started)
+        return load_encoder(bundle)
+    source = backbone_weights_source(options.backbone_weights, options.backbone_preset)
     encoder = FrameEncoder(options.backbone, options.input_size, options.pooling,
-                           options.feature_dim)
+                           options.feature_dim, backbone_weights=source)
+    if source is not None:
+        weights = describe_weights(options.backbone_weights, options.backbone_preset, source)
+        _log(f"the {options.backbone} backbone starts from {weights}", started)
     done = checkpoints / "encoder_pretrained.weights.h5"
     if done.exists():
         encoder.load_weights(done)
@@ -176,12 +213,9 @@ def _gesture_features(options, runtime, checkpoints: Path, started: float):
     return features, labels
 
 
-def train(options: TrainingOptions) -> dict:
-    """Run the recipe; returns the final manifest as JSON-ready dict."""
-    import keras
-
-    from framescribe.models.bundle.bundle_manifest import BundleManifest, ModelEntry
-    from framescribe.models.bundle.bundle_writer import save_bundle
+def _train_models(options: TrainingOptions, checkpoints: Path, started: float):
+    """Stages 1-3: (encoder, decoder, vocabulary, classifier, labels, timings); the heads and
+    their vocabulary/labels are None for a task not trained."""
     from framescribe.models.data.lasa_airwriting_paths import gesture_labels
     from framescribe.models.networks.caption_vocabulary import CaptionVocabulary
     from framescribe.models.runtimes.tf_runtime import TensorFlowRuntime
@@ -194,9 +228,6 @@ def train(options: TrainingOptions) -> dict:
         train_gesture_classifier,
     )
 
-    started = time.time()
-    keras.utils.set_random_seed(options.seed)
-    checkpoints = _checkpoints(options)
     encoder = _encoder(options, checkpoints, started)
     runtime = TensorFlowRuntime(encoder, None, None)
     timings = {"encoder_s": round(time.time() - started, 1)}
@@ -225,6 +256,29 @@ def train(options: TrainingOptions) -> dict:
                                  checkpoint_dir=checkpoints / "gesture_classifier",
                                  verbose=options.verbose)
         timings["gesture_classifier_s"] = round(time.time() - stage, 1)
+    return encoder, decoder, vocabulary, classifier, labels, timings
+
+
+def train(options: TrainingOptions) -> dict:
+    """Run the recipe; returns the final manifest as JSON-ready dict."""
+    import keras
+
+    from framescribe.models.bundle.bundle_manifest import BundleManifest, ModelEntry
+    from framescribe.models.bundle.bundle_writer import save_bundle
+    from framescribe.models.runtimes.tf_setup import configure_tensorflow, mixed_precision
+
+    started = time.time()
+    configure_tensorflow()
+    if options.encoder_from is None:  # a preset that cannot be fetched fails before any work
+        from framescribe.models.training.encoder_sources import backbone_weights_source
+
+        backbone_weights_source(options.backbone_weights, options.backbone_preset)
+    keras.utils.set_random_seed(options.seed)
+    checkpoints = _checkpoints(options)
+    log_precision(options.mixed_precision, started)
+    with mixed_precision(options.mixed_precision):  # the bundle is exported in float32
+        encoder, decoder, vocabulary, classifier, labels, timings = _train_models(
+            options, checkpoints, started)
     timings["total_s"] = round(time.time() - started, 1)
     placeholder = ModelEntry(file="", config={})
     manifest = BundleManifest(
