@@ -7,8 +7,10 @@ import secrets
 import stat
 
 
-def write_atomically(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``.
+def write_atomically(path: str | os.PathLike[str], text: str | bytes,
+                     encoding: str = "utf-8") -> None:
+    """Write ``text`` (or ``bytes``, as they are) to ``path`` via a temporary file in the same
+    directory and ``os.replace``.
 
     The temporary file lives beside the target so the final rename never crosses filesystems.
     A new file gets the usual permissions (0o666 less the umask); an existing file keeps its mode.
@@ -19,7 +21,8 @@ def write_atomically(path: str | os.PathLike[str], text: str, encoding: str = "u
     tmp_path = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with open(fd, "w", encoding=encoding, newline="") as tmp:
+        binary = isinstance(text, bytes)
+        with (open(fd, "wb") if binary else open(fd, "w", encoding=encoding, newline="")) as tmp:
             tmp.write(text)
             tmp.flush()
             os.fsync(tmp.fileno())

@@ -1,7 +1,8 @@
 """The `framescribe` command: one entry point that registers the commands and dispatches.
 
 Each command lives in its own module (caption_command + caption_arguments: caption, annotate;
-watch_command; batch_command; serve_command; train_command: train, eval, export, data), imported
+watch_command; batch_command; serve_command; train_command: train, eval, export, data;
+landmarks_command), imported
 only when it is registered or runs. Model code (TensorFlow) is imported only by the commands
 that run the models, after `require_model_side` has checked it is installed, so `--help` is
 instant and the client install (`pip install .`) answers those commands with one line.
@@ -124,6 +125,7 @@ def _add_batch_parser(commands) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from framescribe.plugin.landmarks_command import add_landmarks_parser
     from framescribe.plugin.serve_command import add_serve_parser
     from framescribe.plugin.train_command import add_model_parsers
 
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_batch_parser(commands)
     add_serve_parser(commands)
     add_model_parsers(commands, default_bundle())
+    add_landmarks_parser(commands)
     return parser
 
 
