@@ -4,15 +4,20 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup test lint proto train-demo eval demo bench soak clean gst-plugin experiment-rnn-vs-lstm
+.PHONY: setup test lint proto train-demo train-airwriting eval demo bench soak clean gst-plugin experiment-rnn-vs-lstm
 
+# The landmark stage's MediaPipe model files are (re)built on every run when missing from the
+# cache ($FRAMESCRIBE_CACHE_DIR, default ~/.cache/framescribe); when present it only checks them.
 setup: $(STAMP)
+	$(VPY) -m framescribe.models.landmarks.mediapipe_tasks
 
 # Re-runs only when pyproject.toml changes (or the venv is new); an existing venv is reused.
+# MediaPipe goes in with --no-deps (see the landmarks extra in pyproject.toml).
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --upgrade pip
-	$(VPY) -m pip install -e '.[server,dev,ray]'
+	$(VPY) -m pip install -e '.[server,dev,ray,landmarks]'
+	$(VPY) -m pip install --no-deps mediapipe==1.2.3
 	@# Node tools: buf (proto lint) and the Node.js gRPC client of the interop test.
 	if command -v npm >/dev/null; then npm ci --no-audit --no-fund; \
 	else echo "note: npm not found; the Node.js interop test and buf lint need Node.js"; fi
@@ -35,9 +40,16 @@ proto: setup
 train-demo: setup
 	$(VENV)/bin/framescribe train demo --output models/bundles/demo
 
+# The air-writing landmark bundle (an LSTM over the index fingertip's track; ~20 min on the
+# shared 2-core CPU): trains, exports LiteRT, measures airwriting-lasa on TF and LiteRT and
+# writes models/bundles/airwriting/report.md (the numbers the README quotes).
+train-airwriting: setup
+	$(VENV)/bin/framescribe train airwriting --output models/bundles/airwriting
+
 eval: setup
 	$(VENV)/bin/framescribe eval --bundle models/bundles/demo --benchmark moving-digits --split test --json
 	$(VENV)/bin/framescribe eval --bundle models/bundles/demo --benchmark lasa-airwriting --split test --json
+	$(VENV)/bin/framescribe eval --bundle models/bundles/airwriting --benchmark airwriting-lasa --split test --json
 
 demo: setup
 	$(VPY) -m framescribe.plugin.demo
@@ -47,6 +59,7 @@ bench: setup
 	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_server --json reports/bench.json
 	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_batch --json reports/bench.json
 	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_live_priority --json reports/bench.json
+	PYTHONPATH=tests $(VPY) -m benchmarks.benchmark_landmarks --json reports/bench.json
 
 # The server under a mixed, partly hostile load for SOAK_MINUTES (not part of `make test`, which
 # runs a ~40 s version: tests/test_soak.py): writes reports/soak.json, exits 1 if a floor fails.

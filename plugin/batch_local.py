@@ -129,7 +129,8 @@ def run_local(todo: Sequence[BatchInput], spec: JobSpec, recorder: Recorder,
 def _decode_one(index: int, path: str, spec: JobSpec, put) -> bool:
     """Queue one file's chunks (or its failure); False when the job is stopping."""
     decode_s = 0.0
-    stream = decode_chunks(path, spec.frame_rate, spec.input_size, CHUNK_FRAMES)
+    stream = decode_chunks(path, spec.frame_rate, spec.input_size, CHUNK_FRAMES,
+                           spec.landmark_kind)
     pending = None
     try:
         while True:

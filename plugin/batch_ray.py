@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from framescribe.models.data.islr_layout import ISLR_LANDMARKS
 from framescribe.plugin.batch_inputs import BatchInput
 from framescribe.plugin.batch_job import Recorder
 from framescribe.plugin.batch_spec import BatchOptions, JobSpec
@@ -56,16 +57,18 @@ def import_ray():
     return ray
 
 
-def decode_row(row: dict, frame_rate: float, input_size: int) -> dict:
+def decode_row(row: dict, frame_rate: float, input_size: int,
+               landmark_kind: str | None = None) -> dict:
     """Ray task: one file -> its frames and times, or the error that stopped it."""
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
     begin = time.perf_counter()
     try:
-        frames, times = decode_file(row["path"], frame_rate, input_size)
+        frames, times = decode_file(row["path"], frame_rate, input_size, landmark_kind)
         error = error_type = ""
     except Exception as raised:  # recorded as failed; the job goes on
-        frames = np.zeros((0, input_size, input_size, 3), np.uint8)
+        frames = (np.zeros((0, input_size, input_size, 3), np.uint8) if landmark_kind is None
+                  else np.zeros((0, ISLR_LANDMARKS, 3), np.float32))
         times = np.zeros((0,), np.float64)
         error, error_type = str(raised) or type(raised).__name__, type(raised).__name__
     return {"index": row["index"], "frames": frames, "times": times, "error": error,
@@ -162,7 +165,8 @@ def run_ray(todo: Sequence[BatchInput], spec: JobSpec, recorder: Recorder,
             [{"index": i, "path": item.path} for i, item in enumerate(todo)],
             override_num_blocks=len(todo))
         dataset = dataset.map(decode_row, fn_kwargs={"frame_rate": spec.frame_rate,
-                                                     "input_size": spec.input_size},
+                                                     "input_size": spec.input_size,
+                                                     "landmark_kind": spec.landmark_kind},
                               num_cpus=DECODE_CPUS,
                               compute=TaskPoolStrategy(size=options.workers))
         dataset = dataset.map_batches(

@@ -77,6 +77,7 @@ class JobSpec:
     frame_rate: float
     input_size: int
     pipeline: dict[str, Any]  # resolved options (SessionSettings) as JSON
+    landmark_kind: str | None = None  # a landmark bundle's MediaPipe landmarker, else None
 
     @property
     def options_hash(self) -> str:
@@ -141,11 +142,10 @@ def job_spec(options: BatchOptions) -> JobSpec:
     streaming core's rule (resolve_options)."""
     from framescribe.models.bundle.bundle_manifest import read_manifest
     from framescribe.models.inference.caption_search import DecodingOptions
+    from framescribe.models.inference.landmark_feature_sets import landmark_kind
     from framescribe.models.inference.pipeline_options import PipelineOptions, resolve_options
 
     manifest = read_manifest(options.bundle)
-    if manifest.encoder is None:
-        raise ValueError(f"{options.bundle}: this bundle reads landmarks, not video frames")
     try:
         settings = resolve_options(manifest, PipelineOptions(
             tasks=options.tasks, segment_frames=options.segment_frames,
@@ -161,4 +161,6 @@ def job_spec(options: BatchOptions) -> JobSpec:
         bundle_id=bundle_identity(options.bundle, manifest, options.runtime),
         runtime=options.runtime, tasks=settings.tasks,
         formats=tuple(f for f in FORMATS if f in options.formats),
-        frame_rate=manifest.frame_rate, input_size=manifest.input_size, pipeline=pipeline)
+        frame_rate=manifest.frame_rate, input_size=manifest.input_size, pipeline=pipeline,
+        landmark_kind=(landmark_kind(manifest.landmark_features)
+                       if manifest.gesture_input == "landmarks" else None))

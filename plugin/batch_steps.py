@@ -35,18 +35,30 @@ class FileResult:
 
 
 def decode_chunks(path: str, frame_rate: float, input_size: int,
-                  chunk_frames: int = CHUNK_FRAMES) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                  chunk_frames: int = CHUNK_FRAMES, landmark_kind: str | None = None
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """A video's frames sampled to the model's rate and fitted to its input, in chunks:
-    (frames (n, size, size, 3) uint8, timestamps (n,) s). VideoError names a bad file."""
-    from framescribe.models.video import fitted_chunks, read_video
+    (frames (n, size, size, 3) uint8, timestamps (n,) s). VideoError names a bad file.
+    With landmark_kind (a landmark bundle's Pipeline.landmark_kind) the chunks hold the frames'
+    landmarks (n, 543, 3) instead, from the one landmark stage (one extractor per file)."""
+    from framescribe.models.video import fitted_chunks, read_video, sampled_chunks
 
-    for times, frames in fitted_chunks(read_video(path), frame_rate, input_size, chunk_frames):
-        yield frames, times
+    if landmark_kind is None:
+        for times, frames in fitted_chunks(read_video(path), frame_rate, input_size,
+                                           chunk_frames):
+            yield frames, times
+        return
+    from framescribe.models.inference.landmark_stage import LandmarkStage
+
+    with LandmarkStage(landmark_kind) as stage:
+        for times, images in sampled_chunks(read_video(path), frame_rate, chunk_frames):
+            yield stage.landmarks(times, images), times
 
 
-def decode_file(path: str, frame_rate: float, input_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """All of a video's frames at once (see decode_chunks)."""
-    chunks = list(decode_chunks(path, frame_rate, input_size))
+def decode_file(path: str, frame_rate: float, input_size: int,
+                landmark_kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All of a video's frames (or landmarks) at once (see decode_chunks)."""
+    chunks = list(decode_chunks(path, frame_rate, input_size, landmark_kind=landmark_kind))
     if not chunks:
         from framescribe.models.video import VideoError
 
@@ -56,7 +68,10 @@ def decode_file(path: str, frame_rate: float, input_size: int) -> tuple[np.ndarr
 
 def encode_many(pipeline, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Features of several files' frames: one encoder call per ENCODE_BATCH frames, files
-    packed together (the encoder's batch is what keeps a GPU busy)."""
+    packed together (the encoder's batch is what keeps a GPU busy). A landmark bundle's
+    "frames" are landmarks (decode_chunks), each file's turned into its features."""
+    if pipeline.reads_landmarks:
+        return [pipeline.landmark_features(f) for f in frames]
     sizes = [len(f) for f in frames]
     if not sum(sizes):
         return [np.zeros((0, 0), np.float32) for _ in frames]

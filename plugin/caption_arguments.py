@@ -67,6 +67,10 @@ def _add_server_arguments(parser) -> None:
                         help="connect with TLS, trusting this CA certificate (implies --tls)")
     parser.add_argument("--jpeg-quality", type=int, default=90, metavar="Q",
                         help="JPEG quality of the frames sent (1-100, default 90)")
+    parser.add_argument("--local-landmarks", action="store_true",
+                        help="landmark bundles: extract the MediaPipe landmarks here and send "
+                             "only those, so no pixels leave this machine (needs the model "
+                             "side's MediaPipe: pip install 'framescribe[server]')")
 
 
 def _add_model_options(parser) -> None:

@@ -63,6 +63,12 @@ class ServerAnnotator:
         except BaseException:
             self.client.close()
             raise
+        self.info = info
+        self.local_landmarks = getattr(args, "local_landmarks", False)
+        if self.local_landmarks and info.gesture_input != "landmarks":
+            self.client.close()
+            raise ValueError(f"--local-landmarks: the bundle at {self.target} reads images, "
+                             "not landmarks; leave the flag out")
         self.frame_rate = info.frame_rate
         self.input_size = info.input_size
         self.tasks = info.tasks
@@ -73,11 +79,16 @@ class ServerAnnotator:
     def stream(self, frames: Iterable, config, frames_per_message: int = 1) -> Iterator[Any]:
         """Events of a stream of `frames`, sent in lists of `frames_per_message` capped at the
         server's limit (1 to a server that does not take lists)."""
-        from framescribe.plugin.client_requests import fitted_lossless
+        from framescribe.plugin.client_requests import extracted_landmarks, fitted_lossless
 
         size = min(frames_per_message, self.max_frames_per_message) or 1
-        return self.client.stream(fitted_lossless(frames, self.input_size), config,
-                                  frames_per_message=size)
+        if self.local_landmarks:
+            sent = extracted_landmarks(frames, self.info.landmark_kind)
+        else:
+            sent = fitted_lossless(frames, self.info)
+            if self.info.gesture_input == "landmarks":
+                size = 1  # whole frames, losslessly: a list of them could pass the message limit
+        return self.client.stream(sent, config, frames_per_message=size)
 
     def close(self) -> None:
         self.client.close()

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 import cv2
 import numpy as np
 
+from framescribe.models.data.islr_layout import ISLR_LANDMARKS
 from framescribe.plugin.client_types import MAX_FRAMES_PER_MESSAGE, StreamConfig
 from framescribe.v1 import framescribe_service_pb2 as pb
 
@@ -45,17 +46,19 @@ def encode_image(image, quality: int = 90, where: str = "image") -> pb.Image:
     return pb.Image(format=pb.IMAGE_FORMAT_JPEG, data=data.tobytes())
 
 
-def fitted_lossless(frames: Iterable, size: int) -> Iterator[tuple[float, bytes]]:
-    """(timestamp_s, image) pairs -> (timestamp_s, PNG bytes) of the image fitted to the
-    model's (size, size) input as the server would fit it (ModelInfo.input_size): the server
-    then sees exactly the frames the in-process pipeline would, and a frame costs the wire a
-    few kB however large the source video is. The CLI and the GStreamer element send frames
-    this way, so they give the same events as every other entry point."""
-    from framescribe.models.video import fit_frame
+def fitted_lossless(frames: Iterable, info) -> Iterator[tuple[float, bytes]]:
+    """(timestamp_s, image) pairs -> (timestamp_s, PNG bytes) of the image as the server's
+    bundle reads it (ModelInfo `info`): fitted to the encoder's (input_size, input_size)
+    input, or for a landmark bundle as it is (its landmarker reads whole frames). The server
+    then sees exactly the frames the in-process pipeline would; an encoder's frame costs the
+    wire a few kB however large the source video is. The CLI and the GStreamer element send
+    frames this way, so they give the same events as every other entry point."""
+    from framescribe.models.video import check_frame, fit_frame
 
+    landmarks = info.gesture_input == "landmarks"
     for timestamp, image in frames:
-        if isinstance(image, np.ndarray) and size > 0:  # 0: the bundle has no image encoder
-            fitted = fit_frame(image, size)
+        if isinstance(image, np.ndarray) and (landmarks or info.input_size > 0):
+            fitted = check_frame(image) if landmarks else fit_frame(image, info.input_size)
             ok, data = cv2.imencode(".png", cv2.cvtColor(fitted, cv2.COLOR_RGB2BGR),
                                     [cv2.IMWRITE_PNG_COMPRESSION, 1])
             if not ok:
@@ -64,8 +67,26 @@ def fitted_lossless(frames: Iterable, size: int) -> Iterator[tuple[float, bytes]
         yield timestamp, image
 
 
+def extracted_landmarks(frames: Iterable, kind: str) -> Iterator[tuple[float, np.ndarray]]:
+    """(timestamp_s, image) pairs -> (timestamp_s, (543, 3) float32 landmarks) by the models'
+    one landmark stage with MediaPipe's `kind` landmarker (ModelInfo.landmark_kind), here on
+    this machine: sent instead of the images, no pixels leave it. Needs the model side's
+    MediaPipe (the error says how to get it)."""
+    from framescribe.models.inference.landmark_stage import LandmarkStage
+
+    with LandmarkStage(kind) as stage:
+        for timestamp, image in frames:
+            yield timestamp, stage.landmarks([timestamp], [image])[0]
+
+
+def _is_landmarks(payload) -> bool:
+    return isinstance(payload, np.ndarray) and payload.dtype.kind == "f" \
+        and payload.shape == (ISLR_LANDMARKS, 3)
+
+
 def encode_frame(item, index: int, quality: int = 90) -> pb.Frame:
-    """A wire Frame from a (timestamp_seconds, image) pair; `index` names it in errors."""
+    """A wire Frame from a (timestamp_seconds, image) pair, or (timestamp_seconds, (543, 3)
+    float landmarks) for a landmark bundle (NaN = not found); `index` names it in errors."""
     where = f"frame {index}"
     try:
         timestamp, image = item
@@ -75,6 +96,9 @@ def encode_frame(item, index: int, quality: int = 90) -> pb.Frame:
     if not isinstance(timestamp, int | float | np.number) or not math.isfinite(timestamp):
         raise ValueError(f"{where}: the timestamp must be a finite number of seconds, "
                          f"got {timestamp!r}")
+    if _is_landmarks(image):
+        return pb.Frame(timestamp_ms=round(float(timestamp) * 1000),
+                        landmarks=pb.Landmarks(values=np.asarray(image, np.float32).ravel()))
     return pb.Frame(timestamp_ms=round(float(timestamp) * 1000),
                     image=encode_image(image, quality, where))
 

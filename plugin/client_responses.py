@@ -60,4 +60,4 @@ def parse_model_info(response: pb.GetModelInfoResponse) -> ModelInfo:
         caption_segment_frames=r.caption_segment_frames, max_message_bytes=r.max_message_bytes,
         max_pixels_per_frame=r.max_pixels_per_frame, max_frames_per_clip=r.max_frames_per_clip,
         max_clip_bytes=r.max_clip_bytes, max_streams=r.max_streams,
-        max_frames_per_message=r.max_frames_per_message)
+        max_frames_per_message=r.max_frames_per_message, landmark_kind=r.landmark_kind)

@@ -46,6 +46,9 @@ class ModelInfo:
     max_clip_bytes: int  # encoded video file
     max_streams: int  # streams served at once
     max_frames_per_message: int  # frames in one stream message (FrameList); 0: older server
+    # Landmark bundles: the MediaPipe landmarker ("hands" or "holistic") whose points the
+    # gestures read, for a client that extracts them itself; "" for image bundles.
+    landmark_kind: str = ""
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ def run_train(args) -> int:
     """Train on the bundled benchmarks, or with --data/--format on a dataset on disk."""
     require_model_side("train", "tf")
     quiet_tensorflow()
+    if args.what == "airwriting":  # a landmark bundle with its own recipe
+        return run_train_airwriting(args)
     from dataclasses import replace
 
     from framescribe.models.training.caption_training import CaptionTrainingOptions
@@ -71,11 +73,16 @@ def run_train(args) -> int:
     dataset_only = given({"--data": args.data, "--format": args.format,
                           "--cache-dir": args.cache_dir, "--frame-rate": args.frame_rate,
                           "--segment-frames": args.segment_frames})
-    benchmark_only = given({"--benchmark": args.benchmark, "--backbone": args.backbone,
-                            "--input-size": args.input_size, "--pooling": args.pooling,
+    benchmark_only = given({"--benchmark": args.benchmark,
                             "--pretrain-epochs": args.pretrain_epochs, "--clips": args.clips,
                             "--streams": args.streams, "--checkpoint-dir": args.checkpoint_dir,
                             "--eval-limit": args.eval_limit})
+    fresh_encoder = given({"--backbone": args.backbone, "--input-size": args.input_size,
+                           "--pooling": args.pooling, "--backbone-weights": args.backbone_weights,
+                           "--backbone-preset": args.backbone_preset})
+    if fresh_encoder and args.encoder_from is not None:
+        return usage(f"{fresh_encoder}: not with --encoder-from (the bundle's encoder is reused "
+                     "whole)")
     if dataset_only and args.what == "demo":
         return usage(f"{dataset_only}: train demo trains on the bundled benchmarks; train a "
                      "dataset with train captions or train gestures --data PATH --format FMT")
@@ -95,6 +102,10 @@ def run_train(args) -> int:
         if args.segment_frames is not None and args.what != "captions":
             return usage("--segment-frames: only for train captions (the caption window)")
         chosen = {"name": args.name, "encoder_from": args.encoder_from,
+                  "backbone": args.backbone, "input_size": args.input_size,
+                  "pooling": args.pooling, "backbone_weights": args.backbone_weights,
+                  "backbone_preset": args.backbone_preset,
+                  "mixed_precision": args.mixed_precision or None,
                   "frame_rate": args.frame_rate, "segment_frames": args.segment_frames,
                   "cache_dir": args.cache_dir}
         try:
@@ -116,15 +127,22 @@ def run_train(args) -> int:
         if args.benchmark and args.benchmark != available[task]:
             raise ValueError(f"--benchmark {args.benchmark}: {task} train on "
                              f"{available[task]} (the only {task} benchmark bundled)")
-    backbone = args.backbone or "tiny_cnn"
-    options = TrainingOptions(output=args.output, tasks=tasks, name=args.name or
-                              Path(args.output).name, backbone=backbone,
-                              input_size=args.input_size or 64,
-                              pooling=args.pooling or ("spatial" if backbone == "tiny_cnn"
-                                                       else "avg"),
-                              encoder_from=args.encoder_from, checkpoint_dir=args.checkpoint_dir,
-                              evaluate=not args.no_eval, eval_limit=args.eval_limit,
-                              seed=args.seed, verbose=1 if sys.stderr.isatty() else 2)
+    from framescribe.models.training.encoder_sources import default_backbone
+
+    try:
+        backbone = default_backbone(args.backbone, args.backbone_weights, args.backbone_preset,
+                                    "tiny_cnn")
+        options = TrainingOptions(
+            output=args.output, tasks=tasks, name=args.name or Path(args.output).name,
+            backbone=backbone, input_size=args.input_size or 64,
+            pooling=args.pooling or ("spatial" if backbone == "tiny_cnn" else "avg"),
+            encoder_from=args.encoder_from, backbone_weights=args.backbone_weights,
+            backbone_preset=args.backbone_preset, mixed_precision=args.mixed_precision,
+            checkpoint_dir=args.checkpoint_dir, evaluate=not args.no_eval,
+            eval_limit=args.eval_limit, seed=args.seed,
+            verbose=1 if sys.stderr.isatty() else 2)
+    except ValueError as error:  # e.g. an unknown preset, or one for another backbone
+        return usage(str(error))
     if args.pretrain_epochs is not None:
         options = replace(options, pretrain_epochs=args.pretrain_epochs)
     if args.clips is not None:
@@ -134,6 +152,42 @@ def run_train(args) -> int:
         options = replace(options, gesture_streams=args.streams, pretrain_gesture_streams=min(
             options.pretrain_gesture_streams, args.streams))
     train(replace(options, **heads(CaptionTrainingOptions(), GestureTrainingOptions())))
+    return 0
+
+
+AIRWRITING_FLAGS = ("epochs", "batch_size", "cell", "streams", "checkpoint_dir", "no_eval",
+                    "seed", "name", "output", "what", "handler", "command")
+
+
+def run_train_airwriting(args) -> int:
+    """`train airwriting`: the fingertip-track LSTM on LASA shapes by a synthetic tracked hand
+    (models/training/airwriting_recipe.py); takes --epochs, --batch-size, --cell, --streams,
+    --checkpoint-dir, --no-eval, --seed and --name."""
+    from dataclasses import replace
+
+    from framescribe.models.training.airwriting_recipe import (
+        AirwritingTrainingOptions,
+        train_airwriting,
+    )
+
+    others = sorted(f"--{k.replace('_', '-')}" for k, v in vars(args).items()
+                    if k not in AIRWRITING_FLAGS and v not in (None, False))
+    if others:
+        print(f"framescribe: error: {', '.join(others)}: not for train airwriting (it trains "
+              "on LASA shapes written by a synthetic tracked hand)", file=sys.stderr)
+        return EXIT_USAGE
+    options = AirwritingTrainingOptions(output=args.output, checkpoint_dir=args.checkpoint_dir,
+                                        evaluate=not args.no_eval, seed=args.seed,
+                                        verbose=1 if sys.stderr.isatty() else 2)
+    if args.name:
+        options = replace(options, name=args.name)
+    if args.streams is not None:
+        options = replace(options, streams=args.streams)
+    gestures = replace(options.gestures, cell=args.cell)
+    for flag in ("epochs", "batch_size"):
+        if getattr(args, flag) is not None:
+            gestures = replace(gestures, **{flag: getattr(args, flag)})
+    train_airwriting(replace(options, gestures=gestures))
     return 0
 
 
@@ -174,7 +228,11 @@ def add_model_parsers(commands, default_bundle: str) -> None:
         description="Evaluate a bundle; --json prints the metrics as one JSON object.")
     evaluate.add_argument("--bundle", default=default_bundle, help="model bundle directory")
     evaluate.add_argument("--benchmark", required=True,
-                          choices=("moving-digits", "lasa-airwriting"))
+                          choices=("moving-digits", "lasa-airwriting", "airwriting-lasa",
+                                   "airwriting-real"),
+                          help="airwriting-lasa, airwriting-real (test split only; video "
+                               "generated into the cache on first use): for landmark bundles "
+                               "(models/bundles/airwriting)")
     evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"))
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
     evaluate.add_argument("--limit", type=positive_int,
@@ -191,12 +249,16 @@ def add_model_parsers(commands, default_bundle: str) -> None:
                     "trains the shared encoder and both heads (what `make train-demo` runs), "
                     "and interrupted runs resume from --checkpoint-dir. With --data PATH "
                     "--format FMT: train one head on a dataset on disk (captions: msvd, "
-                    "msrvtt; gestures: wlasl, islr), reusing a bundle's frame encoder frozen "
-                    "(--encoder-from, default the shipped demo bundle; islr reads hand/pose "
+                    "msrvtt; gestures: wlasl, islr) over a frozen frame encoder: a fresh "
+                    "backbone (pretrained with --backbone-weights or --backbone-preset, else "
+                    "random) or a bundle's encoder (--encoder-from; islr reads hand/pose "
                     "landmarks and needs none); each video's frame features are computed once "
                     "and cached in --cache-dir. Either way the bundle gets LiteRT files and "
-                    "its test-split metrics (unless --no-eval).")
-    train.add_argument("what", choices=("captions", "gestures", "demo"))
+                    "its test-split metrics (unless --no-eval); --mixed-precision trains in "
+                    "float16 on GPUs.")
+    train.add_argument("what", choices=("captions", "gestures", "demo", "airwriting"),
+                       help="airwriting: the landmark bundle of `make train-airwriting` (an "
+                            "LSTM over the index fingertip's track)")
     train.add_argument("--output", required=True, help="bundle directory to write")
     train.add_argument("--name", help="bundle name (default: the output folder's name)")
     train.add_argument("--data", metavar="PATH",
@@ -219,14 +281,30 @@ def add_model_parsers(commands, default_bundle: str) -> None:
     train.add_argument("--backbone",
                        choices=("tiny_cnn", "mobilenet_v3_small", "mobilenet_v3_large",
                                 "efficientnet_v2_b0", "resnet18", "resnet50"),
-                       help="encoder backbone to pretrain (default tiny_cnn)")
-    train.add_argument("--input-size", type=int, help="encoder input side, pixels (default 64)")
+                       help="encoder backbone (benchmarks: default tiny_cnn, pretrained on "
+                            "them; --data: default the one --backbone-weights/--backbone-preset "
+                            "is for, else mobilenet_v3_small, frozen)")
+    train.add_argument("--input-size", type=int, help="encoder input side, pixels (default: "
+                       "64 on the benchmarks, 224 with --data)")
     train.add_argument("--pooling", choices=("avg", "spatial"),
                        help="encoder pooling (default: spatial for tiny_cnn, else avg)")
+    train.add_argument("--backbone-weights", metavar="FILE|DIR",
+                       help="pretrained weights for the encoder's backbone alone: its "
+                            ".weights.h5, or a keras-cv/KerasHub preset folder (config.json + "
+                            "model.weights.h5, e.g. downloaded from Kaggle)")
+    train.add_argument("--backbone-preset", metavar="NAME",
+                       help="a keras-cv preset with ImageNet weights, fetched from Kaggle "
+                            "(e.g. mobilenet_v3_small_imagenet; an unknown name lists them); "
+                            "offline it says what to fetch elsewhere and where to put it")
+    train.add_argument("--mixed-precision", action="store_true",
+                       help="Keras mixed_float16: float16 compute, float32 weights, outputs "
+                            "and losses (for GPUs; on CPU it runs, slowly); the bundle is "
+                            "saved and exported in float32")
     train.add_argument("--cell", default="lstm", choices=("lstm", "gru", "simple_rnn"),
                        help="gesture classifier recurrent cell")
-    train.add_argument("--encoder-from", help="reuse this bundle's encoder, frozen (with --data "
-                       "default: the shipped demo bundle)")
+    train.add_argument("--encoder-from", metavar="BUNDLE",
+                       help="reuse this bundle's frame encoder whole, frozen; 'demo' names the "
+                            "shipped demo bundle's 64 px digit encoder (never used unless named)")
     train.add_argument("--pretrain-epochs", type=positive_int, help="encoder pretraining epochs")
     train.add_argument("--clips", type=positive_int,
                        help="caption training clips (default: the recipe's 20000)")

@@ -27,10 +27,11 @@ from framescribe.v1 import framescribe_service_pb2 as pb
 from framescribe.v1 import framescribe_service_pb2_grpc as pb_grpc
 
 from .admission import ClipAdmission, StreamSlots
+from .call_landmarks import CallLandmarks
 from .clip_decoder import ClipDecoder, ClipSpan
 from .dynamic_batcher import BACKGROUND, LIVE
 from .encoder_pool import WorkerFailed, fitted_frames_as_images
-from .frame_decoding import FrameLimits, decode_image, decode_landmarks, frame_time_seconds
+from .frame_decoding import FrameLimits, decode_image, frame_time_seconds
 from .metrics import ServerMetrics
 from .request_errors import RequestError, invalid, status_for
 from .request_options import TASK_ENUMS, request_settings
@@ -80,6 +81,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             runtime=self.pipeline.runtime.name, tasks=[TASK_ENUMS[t] for t in self.tasks],
             gesture_input=(pb.GESTURE_INPUT_LANDMARKS if self.pipeline.reads_landmarks
                            else pb.GESTURE_INPUT_IMAGES),
+            landmark_kind=self.pipeline.landmark_kind if self.pipeline.reads_landmarks else "",
             caption_segment_frames=manifest.caption_segment_frames,
             max_message_bytes=limits.max_message_bytes,
             max_pixels_per_frame=limits.max_pixels_per_frame,
@@ -117,11 +119,14 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         events: list = []
         session = StreamSession(self.model, settings, events.append, priority=BACKGROUND,
                                 max_pending_captions=self.limits.max_pending_captions)
+        landmarks = self._call_landmarks()
         try:
             if kind == "video_file":
                 span = await self._video_file_features(request.video_file, session, context)
             else:
-                times, features = await self._frame_list_features(request.frames.frames)
+                times, features = await self._frame_list_features(
+                    request.frames.frames, functools.partial(self._frames_features,
+                                                             landmarks=landmarks))
                 for start in range(0, len(times), CLIP_WINDOW):
                     await session.push(times[start:start + CLIP_WINDOW],
                                        _ready(features[start:start + CLIP_WINDOW]))
@@ -129,13 +134,21 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             await session.finish()
         finally:
             await session.cancel()
+            if landmarks is not None:
+                await landmarks.close()
         return pb.AnnotateClipResponse(
             frames_used=span.frames,
             duration_ms=milliseconds(span.last_s - span.first_s + settings.period),
             captions=[caption_pb(e) for e in events if isinstance(e, CaptionSegment)],
             gestures=[gesture_pb(e) for e in events if isinstance(e, GestureEvent)])
 
-    async def _frame_list_features(self, frames) -> tuple[np.ndarray, np.ndarray]:
+    def _call_landmarks(self) -> CallLandmarks | None:
+        """A landmark bundle's per-call landmark frames (None for an image bundle)."""
+        if not self.pipeline.reads_landmarks:
+            return None
+        return CallLandmarks(self.pipeline, self.model, self.frame_limits)
+
+    async def _frame_list_features(self, frames, features_of) -> tuple[np.ndarray, np.ndarray]:
         if not frames:
             raise invalid("the clip has no frames")
         if len(frames) > self.limits.max_frames_per_clip:
@@ -151,7 +164,7 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
                     kept.append((t, i, frame))
             except VideoError as error:
                 raise invalid(f"frame {i}: {error}") from None
-        features = await _in_windows([(f, i) for _, i, f in kept], self._frames_features)
+        features = await _in_windows([(f, i) for _, i, f in kept], features_of)
         return np.array([t for t, _, _ in kept]), features
 
     async def _video_file_features(self, data: bytes, session: StreamSession,
@@ -194,13 +207,15 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
     async def _stream(self, request_iterator, context) -> AsyncIterator:
         """A StreamCall in one of the stream slots."""
         acquired = False
+        landmarks = self._call_landmarks()
         try:
             self._refuse_while_draining()
             self.streams.acquire()
             acquired = True
             self.metrics.active_streams.set(self.streams.active)
             call = StreamCall(self.model, self.limits, self.metrics, self._stream_settings,
-                              functools.partial(self._frames_features, streaming=True))
+                              functools.partial(self._frames_features, streaming=True,
+                                                landmarks=landmarks))
             async for response in call.run(request_iterator, context):
                 yield response
         except Exception as error:  # noqa: BLE001 - every failure becomes a status
@@ -213,6 +228,8 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
             if acquired:
                 self.streams.release()
                 self.metrics.active_streams.set(self.streams.active)
+            if landmarks is not None:
+                await landmarks.close()
 
     def _stream_settings(self, config) -> SessionSettings:
         settings = self._settings(config.tasks, config.caption_options, config.gesture_options)
@@ -224,14 +241,15 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
 
     # -- frames ----------------------------------------------------------------------------
     async def _frames_features(self, frames: Sequence[tuple[object, int]],
-                               streaming: bool = False) -> np.ndarray:
+                               streaming: bool = False,
+                               landmarks: CallLandmarks | None = None) -> np.ndarray:
         """(n, D) features of (Frame, index) pairs: images decoded and resized on the decode
-        pool (DECODE_CHUNK frames per job), then encoded by the shared encoder batcher; or
-        landmark features for landmark bundles. Streams wait for room in a full encoder
+        pool (DECODE_CHUNK frames per job), then encoded by the shared encoder batcher; or,
+        for a landmark bundle, the call's landmark features (`landmarks`: from the frames'
+        landmarks, or extracted from their images). Streams wait for room in a full encoder
         queue (backpressure); clips get RESOURCE_EXHAUSTED."""
-        if self.pipeline.reads_landmarks:
-            landmarks = np.stack([self._landmarks(frame, index) for frame, index in frames])
-            return self.pipeline.landmark_features(landmarks)
+        if landmarks is not None:
+            return await landmarks.features(frames)
         for frame, index in frames:
             if frame.WhichOneof("content") != "image":
                 raise invalid(f"frame {index}: this bundle reads images; set Frame.image")
@@ -255,13 +273,6 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         else:
             items = _chunks(frames, DECODE_CHUNK)
         return np.concatenate(await self.model.encoder.submit_many(items, priority=BACKGROUND))
-
-    def _landmarks(self, frame, index: int) -> np.ndarray:
-        """One frame's (543, 3) landmarks, or INVALID_ARGUMENT when it carries an image."""
-        if frame.WhichOneof("content") != "landmarks":
-            raise invalid(f"frame {index}: this bundle's gestures read hand landmarks "
-                           "(Frame.landmarks, see GetModelInfo.gesture_input), not images")
-        return decode_landmarks(frame.landmarks, f"frame {index}")
 
     def _decode_and_fit(self, frames: Sequence[tuple[object, int]]) -> np.ndarray:
         """Decode pool: (Frame, index) pairs -> fitted uint8 images (n, size, size, 3)."""

@@ -125,8 +125,8 @@ def reference_captions(video: Path, server: LocalServer, env: dict, work: Path) 
     frames = [timed for raw, image in zip(decoded["times"], decoded["frames"], strict=True)
               for timed in clock.push(float(raw), image)]
     with Client(server.address) as client:
-        size = client.model_info().input_size
-        captions = [e for e in client.stream(fitted_lossless(frames, size))
+        info = client.model_info()
+        captions = [e for e in client.stream(fitted_lossless(frames, info))
                     if isinstance(e, Caption)]
     return [(round(c.start * 1000), round(c.end * 1000), c.text) for c in captions]
 

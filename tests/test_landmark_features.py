@@ -76,9 +76,9 @@ def landmark_bundle(tmp_path_factory):
     return directory
 
 
-def test_landmark_bundle_annotates_landmarks_not_images(landmark_bundle):
+def test_landmark_bundle_annotates_landmarks(landmark_bundle):
     from framescribe.models.bundle.bundle_manifest import read_manifest
-    from framescribe.models.inference.pipeline import Pipeline, PipelineOptions
+    from framescribe.models.inference.pipeline import Pipeline
 
     manifest = read_manifest(landmark_bundle)
     assert manifest.encoder is None and manifest.gesture_input == "landmarks"
@@ -88,8 +88,30 @@ def test_landmark_bundle_annotates_landmarks_not_images(landmark_bundle):
     result = pipeline.annotate_landmarks(landmarks, timestamps=np.arange(60) / 60.0)
     assert result.frames == 30  # 60 fps sampled to the bundle's 30
     assert result.captions == ()
-    with pytest.raises(ValueError, match="reads hand landmarks"):
-        pipeline.annotate(np.zeros((4, 32, 32, 3), np.uint8), PipelineOptions(tasks=("gestures",)))
+
+
+def test_landmark_bundle_annotates_video_through_its_landmark_stage(landmark_bundle):
+    """Video frames to a landmark bundle: the session extracts holistic landmarks (the
+    bundle's hand_pose features need them) and gives what annotate_landmarks gives on the
+    same landmarks, at the same times."""
+    from framescribe.models.data.package_media import opencv_doc_file
+    from framescribe.models.inference.landmark_stage import LandmarkStage
+    from framescribe.models.inference.pipeline import Pipeline, PipelineOptions
+    from framescribe.models.video import read_video
+
+    pipeline = Pipeline.from_bundle(landmark_bundle)
+    frames = []
+    for frame in read_video(str(opencv_doc_file("examples/data/Megamind.avi"))):
+        frames.append(frame)
+        if len(frames) == 24:
+            break
+    result = pipeline.annotate(frames, PipelineOptions(tasks=("gestures",)))
+    assert pipeline.landmark_kind == "holistic"
+    with LandmarkStage(pipeline.landmark_kind) as stage:
+        landmarks = stage.landmarks([f.timestamp for f in frames], [f.image for f in frames])
+    assert np.isfinite(landmarks[:, 489:522]).all(axis=(1, 2)).mean() >= 0.9  # a pose found
+    expected = pipeline.annotate_landmarks(landmarks, [f.timestamp for f in frames])
+    assert result == expected
 
 
 def test_frames_bundle_refuses_landmarks(tiny_bundle):

@@ -314,7 +314,7 @@ class EntryPoints:
         with Client(self.server.address) as client:
             info = client.model_info()
             with open_source(path, frame_rate=info.frame_rate) as video:
-                frames = fitted_lossless(video, info.input_size)  # lossless on the wire
+                frames = fitted_lossless(video, info)  # lossless on the wire
                 events = list(client.stream(frames, StreamConfig(), frames_per_message=16))
         return Outcome(from_objects(events))
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
+import cv2
 import grpc
 import numpy as np
 import pytest
@@ -495,8 +497,12 @@ def test_landmark_bundle_streams_client_landmarks(tmp_path):
     from framescribe.models.bundle.bundle_writer import save_bundle
     from framescribe.models.data.islr_dataset import load_islr
     from framescribe.models.data.islr_landmarks import read_landmarks
+    from framescribe.models.data.package_media import opencv_doc_file
+    from framescribe.models.inference.events import InterimGesture
     from framescribe.models.inference.landmark_features import LANDMARK_FEATURE_DIM
+    from framescribe.models.inference.pipeline import PipelineOptions
     from framescribe.models.networks.gesture_classifier import GestureClassifier
+    from framescribe.models.video import read_video
 
     labels = ("a", "b", "c")
     bundle = tmp_path / "signs"
@@ -523,9 +529,22 @@ def test_landmark_bundle_streams_client_landmarks(tmp_path):
                                                            for f in frames])
         assert [(g.label, g.start_ms, g.end_ms) for g in events["gesture"]] == [
             (g.label, ms(g.start), ms(g.end)) for g in expected.gestures]
-        with pytest.raises(grpc.RpcError) as error:  # images to a landmark bundle
-            list(stub.StreamAnnotate(stream_requests(config, [image_frame(GOOD)]), timeout=30))
-        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "read hand landmarks" in error.value.details()
+        assert info.landmark_kind == "holistic"
+        # Images (lossless, as a client sends them): the server runs the bundle's
+        # landmarker on them and answers as the in-process pipeline does on the same frames.
+        video = list(itertools.islice(read_video(str(opencv_doc_file(
+            "examples/data/Megamind.avi"))), 24))
+        frames = [pb.Frame(timestamp_ms=round(f.timestamp * 1000), image=pb.Image(
+            format=pb.IMAGE_FORMAT_PNG, data=cv2.imencode(".png", cv2.cvtColor(
+                f.image, cv2.COLOR_RGB2BGR))[1].tobytes())) for f in video]
+        events = events_of(stub.StreamAnnotate(stream_requests(config, frames), timeout=120))
+        assert len(events["interim"]) == len(frames)
+        expected = pipeline.annotate(video)
+        assert [(g.label, g.start_ms, g.end_ms) for g in events["gesture"]] == [
+            (g.label, ms(g.start), ms(g.end)) for g in expected.gestures]
+        session = pipeline.stream(PipelineOptions(interim=True))
+        interims = [e for e in session.push(video) if isinstance(e, InterimGesture)]
+        assert [(ms(i.timestamp), i.label or "", round(i.confidence, 4)) for i in interims] == [
+            (i.timestamp_ms, i.label, round(i.confidence, 4)) for i in events["interim"]]
     finally:
         running.stop()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from framescribe.models.inference.landmark_feature_sets import DEFAULT_FEATURE_SET, FEATURE_SETS
 from framescribe.models.networks.caption_vocabulary import CaptionVocabulary
 
 FORMAT_VERSION = 1
@@ -91,6 +92,9 @@ class BundleManifest:
     # "frames": gestures from the encoder's image features; "landmarks": from client-computed
     # hand/pose landmarks (ISLR layout, see landmark_features.py).
     gesture_input: str = "frames"
+    # With gesture_input "landmarks": the per-frame feature function the classifier reads, by
+    # name (landmark_feature_sets.py; manifests without the key mean the default).
+    landmark_features: str = DEFAULT_FEATURE_SET
     format_version: int = FORMAT_VERSION
 
     @property
@@ -121,6 +125,8 @@ class BundleManifest:
             "caption_decoder": entry(self.caption_decoder),
             "gesture_classifier": entry(self.gesture_classifier),
             "gesture_input": self.gesture_input,
+            **({"landmark_features": self.landmark_features}
+               if self.gesture_input == "landmarks" else {}),
             "gesture_event_options": self.gesture_event_options,
             "training": self.training,
             "metrics": self.metrics,
@@ -208,6 +214,7 @@ def read_manifest(directory: str | os.PathLike) -> BundleManifest:
             metrics=dict(raw.get("metrics") or {}),
             litert=_litert_section(raw.get("litert"), path),
             gesture_input=str(raw.get("gesture_input", "frames")),
+            landmark_features=str(raw.get("landmark_features", DEFAULT_FEATURE_SET)),
         )
     except KeyError as error:
         raise BundleError(f"{path}: missing required key {error}") from None
@@ -216,6 +223,9 @@ def read_manifest(directory: str | os.PathLike) -> BundleManifest:
     if manifest.gesture_input not in GESTURE_INPUTS:
         raise BundleError(f"{path}: gesture_input must be one of {', '.join(GESTURE_INPUTS)}, "
                           f"got {manifest.gesture_input!r}")
+    if manifest.landmark_features not in FEATURE_SETS:
+        raise BundleError(f"{path}: landmark_features must be one of {', '.join(FEATURE_SETS)}, "
+                          f"got {manifest.landmark_features!r}")
     if manifest.encoder is None and (manifest.caption_decoder is not None
                                      or manifest.gesture_input == "frames"):
         raise BundleError(f"{path}: 'encoder' is required (only a landmark-gesture bundle "

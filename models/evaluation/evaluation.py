@@ -19,7 +19,7 @@ from framescribe.models.evaluation.gesture_metrics import (
 )
 from framescribe.models.inference.gesture_events import extract_events
 
-BENCHMARKS = ("moving-digits", "lasa-airwriting")
+BENCHMARKS = ("moving-digits", "lasa-airwriting", "airwriting-lasa", "airwriting-real")
 CLIPS_PER_BATCH = 64
 
 
@@ -117,6 +117,16 @@ def evaluate(pipeline, benchmark: str, options: EvaluationOptions, progress=None
         return evaluate_captions(pipeline, options, progress)
     if benchmark == "lasa-airwriting":
         return evaluate_gestures(pipeline, options, progress)
+    if benchmark == "airwriting-lasa":  # a landmark bundle: LASA shapes by a tracked hand
+        from framescribe.models.evaluation.airwriting_evaluation import evaluate_airwriting
+
+        return evaluate_airwriting(pipeline, options, progress)
+    if benchmark == "airwriting-real":  # a landmark bundle on video: a real hand, real scenes
+        from framescribe.models.evaluation.airwriting_real_evaluation import (
+            evaluate_airwriting_real,
+        )
+
+        return evaluate_airwriting_real(pipeline, options, progress)
     raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}")
 
 

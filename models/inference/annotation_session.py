@@ -7,7 +7,8 @@
     for event in session.flush():
         show(event)
 
-It samples frames to the bundle's rate, encodes them, steps the gesture classifier with its
+It samples frames to the bundle's rate, encodes them (a landmark bundle: extracts their
+landmarks, landmark_stage.py), steps the gesture classifier with its
 state carried between pushes, tracks gesture events (GestureTimeline) and cuts caption windows
 (CaptionWindower); Pipeline.annotate is this session over a whole video. The server's
 StreamSession runs the same windower and timeline with its batched model calls.
@@ -23,7 +24,7 @@ from framescribe.models.inference.caption_windows import CaptionWindow, CaptionW
 from framescribe.models.inference.events import CaptionSegment, Event
 from framescribe.models.inference.gesture_timeline import GestureTimeline
 from framescribe.models.inference.pipeline_options import SessionSettings
-from framescribe.models.video import FrameSampler, VideoError, fitted_chunks
+from framescribe.models.video import FrameSampler, VideoError, fitted_chunks, sampled_chunks
 
 ENCODE_CHUNK = 256  # sampled frames held before encoding (bounds memory on long videos)
 
@@ -48,6 +49,7 @@ class AnnotationSession:
                                          settings.interim) \
             if "gestures" in settings.tasks else None
         self._gesture_states = None
+        self._landmark_stage = None  # a landmark bundle's extractor, made on the first frame
         self.frames = 0  # sampled frames so far
         self.first_time: float | None = None
         self.last_time: float | None = None
@@ -57,10 +59,22 @@ class AnnotationSession:
         """Frames ((timestamp_s, image) pairs or TimedFrames, images (h, w, 3) uint8 RGB) ->
         the events they completed."""
         events: list[Event] = []
+        if self.pipeline.reads_landmarks:
+            for times, images in sampled_chunks(frames, self._sampler, ENCODE_CHUNK):
+                landmarks = self._landmarks().landmarks(times, images)
+                events += self.push_features(times, self.pipeline.landmark_features(landmarks))
+            return events
         for times, fitted in fitted_chunks(frames, self._sampler, self.pipeline.manifest.input_size,
                                            ENCODE_CHUNK):
             events += self.push_features(times, self.pipeline.encode(fitted))
         return events
+
+    def _landmarks(self):
+        if self._landmark_stage is None:
+            from framescribe.models.inference.landmark_stage import LandmarkStage
+
+            self._landmark_stage = LandmarkStage(self.pipeline.landmark_kind)
+        return self._landmark_stage
 
     def push_features(self, times, features: np.ndarray) -> list[Event]:
         """Sampled frames already encoded: times (n,) seconds, features (n, D) -> events."""
@@ -86,6 +100,8 @@ class AnnotationSession:
         if self.flushed:
             return []
         self.flushed = True
+        if self._landmark_stage is not None:
+            self._landmark_stage.close()
         events: list[Event] = []
         if self._timeline is not None:
             events += self._timeline.finish()

@@ -124,24 +124,30 @@ class Pipeline:
         """True when the gesture classifier reads hand/pose landmarks instead of images."""
         return self.manifest.gesture_input == "landmarks"
 
-    def landmark_features(self, landmarks) -> np.ndarray:
-        """landmarks (frames, 543, 3), NaN = missing -> gesture features (frames, D)."""
-        from framescribe.models.inference.landmark_features import landmark_features
+    @property
+    def landmark_kind(self) -> str:
+        """The MediaPipe landmarker ("hands" or "holistic") that gives this landmark bundle's
+        points from video (landmark_stage.py)."""
+        from framescribe.models.inference.landmark_feature_sets import landmark_kind
 
-        return landmark_features(landmarks)
+        return landmark_kind(self.manifest.landmark_features)
+
+    def landmark_features(self, landmarks) -> np.ndarray:
+        """landmarks (frames, 543, 3), NaN = missing -> gesture features (frames, D), by the
+        bundle's feature function (manifest landmark_features; each row from its own frame)."""
+        from framescribe.models.inference.landmark_feature_sets import feature_function
+
+        return feature_function(self.manifest.landmark_features)(landmarks)
 
     # -- running modes -------------------------------------------------------------------
     def settings(self, options: PipelineOptions | None = None,
                  landmarks: bool = False) -> SessionSettings:
-        """options resolved against this bundle, for video frames (or landmark frames)."""
+        """options resolved against this bundle, for video frames (a landmark bundle extracts
+        their landmarks) or landmark frames."""
         available = ("gestures",) if landmarks else video_tasks(self.manifest)
         if landmarks and not self.reads_landmarks:
             raise ValueError("this bundle's gesture classifier reads images, not landmarks; "
                              "use annotate() with video frames")
-        if not landmarks and self.reads_landmarks and options is not None and options.tasks \
-                and "gestures" in options.tasks:
-            raise ValueError("this bundle's gesture classifier reads hand landmarks (ISLR "
-                             "layout), not images; send landmarks (annotate_landmarks)")
         return resolve_options(self.manifest, options, available)
 
     def stream(self, options: PipelineOptions | SessionSettings | None = None

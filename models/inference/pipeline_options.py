@@ -52,12 +52,11 @@ class SessionSettings:
 
 
 def video_tasks(manifest) -> tuple[str, ...]:
-    """The tasks a bundle can do from video frames (a landmark bundle's gestures need
-    landmarks)."""
-    reads_frames = manifest.gesture_input != "landmarks"
+    """The tasks a bundle can do from video frames (a landmark bundle's gestures too: its
+    landmarks are extracted from the frames, landmark_stage.py)."""
     return tuple(task for task, model in (("captions", manifest.caption_decoder),
                                           ("gestures", manifest.gesture_classifier))
-                 if model is not None and (task != "gestures" or reads_frames))
+                 if model is not None)
 
 
 def resolve_options(manifest, options: PipelineOptions | None = None,

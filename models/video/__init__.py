@@ -3,7 +3,12 @@ repaired clock, sampling to a model's frame rate, and fitting frames to an encod
 OpenCV and numpy only: the TensorFlow-free client uses it too."""
 
 from framescribe.models.video.frame_clock import FrameClock, nominal_period, repaired
-from framescribe.models.video.frame_sampling import FrameSampler, fitted_chunks, sample_frames
+from framescribe.models.video.frame_sampling import (
+    FrameSampler,
+    fitted_chunks,
+    sample_frames,
+    sampled_chunks,
+)
 from framescribe.models.video.frames import (
     MAX_FRAME_SIDE,
     TimedFrame,
@@ -21,6 +26,6 @@ from framescribe.models.video.video_source import (
 )
 
 __all__ = ["MAX_FRAME_SIDE", "FrameClock", "FrameSampler", "SourceError", "TimedFrame",
-           "VideoError", "VideoSource", "check_frame", "fit_frame", "fitted_chunks", "is_live",
-           "nominal_period", "open_source", "read_video", "repaired", "sample_frames",
-           "source_kind"]
+           "VideoError", "VideoSource", "check_frame", "fit_frame",
+           "fitted_chunks", "is_live", "nominal_period", "open_source", "read_video", "repaired",
+           "sample_frames", "sampled_chunks", "source_kind"]

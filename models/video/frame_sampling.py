@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -45,14 +45,13 @@ def sample_frames(frames: Iterable[TimedFrame], frame_rate: float) -> Iterator[T
     return (frame for frame in frames if sampler.accept(frame.timestamp))
 
 
-def fitted_chunks(frames: Iterable, sampler: FrameSampler | float, size: int,
-                  chunk_frames: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The one decode -> sample -> fit path: frames ((timestamp_s, image) pairs or
-    TimedFrames) sampled by `sampler` (or to that many frames per second) and fitted to the
-    encoder's (size, size, 3) input, in chunks of up to chunk_frames:
-    (times (n,) float64 seconds, frames (n, size, size, 3) uint8)."""
-    from framescribe.models.video.frames import fit_frame
-
+def sampled_chunks(frames: Iterable, sampler: FrameSampler | float, chunk_frames: int,
+                   transform: Callable[[np.ndarray], np.ndarray] | None = None
+                   ) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
+    """The one decode -> sample path: frames ((timestamp_s, image) pairs or TimedFrames)
+    sampled by `sampler` (or to that many frames per second), each kept image passed through
+    `transform` (None: as it is), in chunks of up to chunk_frames:
+    (times (n,) float64 seconds, [n images])."""
     if not isinstance(sampler, FrameSampler):
         sampler = FrameSampler(sampler)
     times: list[float] = []
@@ -60,9 +59,20 @@ def fitted_chunks(frames: Iterable, sampler: FrameSampler | float, size: int,
     for timestamp, image in frames:
         if sampler.accept(float(timestamp)):
             times.append(float(timestamp))
-            images.append(fit_frame(image, size))
+            images.append(image if transform is None else transform(image))
             if len(images) == chunk_frames:
-                yield np.asarray(times, np.float64), np.stack(images)
+                yield np.asarray(times, np.float64), images
                 times, images = [], []
     if images:
-        yield np.asarray(times, np.float64), np.stack(images)
+        yield np.asarray(times, np.float64), images
+
+
+def fitted_chunks(frames: Iterable, sampler: FrameSampler | float, size: int,
+                  chunk_frames: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """sampled_chunks with each frame fitted to the encoder's (size, size, 3) input:
+    (times (n,) float64 seconds, frames (n, size, size, 3) uint8)."""
+    from framescribe.models.video.frames import fit_frame
+
+    for times, images in sampled_chunks(frames, sampler, chunk_frames,
+                                        lambda image: fit_frame(image, size)):
+        yield times, np.stack(images)

@@ -50,3 +50,4 @@ def fit_frame(image: np.ndarray, size: int) -> np.ndarray:
     shrinking = image.shape[0] > size and image.shape[1] > size
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(image, (size, size), interpolation=interpolation)
+

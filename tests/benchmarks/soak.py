@@ -260,7 +260,7 @@ def prepare_video(name: str, path: Path, pipeline) -> SoakVideo:
 
     manifest = pipeline.manifest
     with open_source(path, frame_rate=manifest.frame_rate) as source:
-        fitted = list(fitted_lossless(source, manifest.input_size))
+        fitted = list(fitted_lossless(source, manifest))
     frames = [pb.Frame(timestamp_ms=round(t * 1000), image=pb.Image(
         format=pb.IMAGE_FORMAT_PNG, data=png)) for t, png in fitted]
     times = [f.timestamp_ms for f in frames]

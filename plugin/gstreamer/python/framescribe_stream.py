@@ -98,7 +98,7 @@ class StreamThread(threading.Thread):
                                            "captions" in (tasks or info.tasks))
                     clock = FrameClock(self.period_ns / Gst.SECOND, reorder=0)
                     frames = self._frames(clock, FrameSampler(info.frame_rate))
-                    for event in client.stream(fitted_lossless(frames, info.input_size),
+                    for event in client.stream(fitted_lossless(frames, info),
                                                config):
                         element.on_event(self.generation, event, self.origin_ns)
             except FramescribeError as error:

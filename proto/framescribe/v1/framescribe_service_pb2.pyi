@@ -193,7 +193,7 @@ class GetModelInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetModelInfoResponse(_message.Message):
-    __slots__ = ("bundle_name", "bundle_version", "backbone", "input_size", "frame_rate", "gesture_labels", "vocabulary_size", "runtime", "tasks", "gesture_input", "caption_segment_frames", "max_message_bytes", "max_pixels_per_frame", "max_frames_per_clip", "max_clip_bytes", "max_streams", "max_frames_per_message", "max_concurrent_clips", "max_request_bytes_in_flight", "max_stream_duration_s", "min_stream_frame_rate", "idle_timeout_s", "max_queued_responses", "max_pending_captions", "clip_decode_timeout_s")
+    __slots__ = ("bundle_name", "bundle_version", "backbone", "input_size", "frame_rate", "gesture_labels", "vocabulary_size", "runtime", "tasks", "gesture_input", "caption_segment_frames", "max_message_bytes", "max_pixels_per_frame", "max_frames_per_clip", "max_clip_bytes", "max_streams", "max_frames_per_message", "max_concurrent_clips", "max_request_bytes_in_flight", "max_stream_duration_s", "min_stream_frame_rate", "idle_timeout_s", "max_queued_responses", "max_pending_captions", "clip_decode_timeout_s", "landmark_kind")
     BUNDLE_NAME_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKBONE_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +219,7 @@ class GetModelInfoResponse(_message.Message):
     MAX_QUEUED_RESPONSES_FIELD_NUMBER: _ClassVar[int]
     MAX_PENDING_CAPTIONS_FIELD_NUMBER: _ClassVar[int]
     CLIP_DECODE_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    LANDMARK_KIND_FIELD_NUMBER: _ClassVar[int]
     bundle_name: str
     bundle_version: str
     backbone: str
@@ -244,4 +245,5 @@ class GetModelInfoResponse(_message.Message):
     max_queued_responses: int
     max_pending_captions: int
     clip_decode_timeout_s: float
-    def __init__(self, bundle_name: _Optional[str] = ..., bundle_version: _Optional[str] = ..., backbone: _Optional[str] = ..., input_size: _Optional[int] = ..., frame_rate: _Optional[float] = ..., gesture_labels: _Optional[_Iterable[str]] = ..., vocabulary_size: _Optional[int] = ..., runtime: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[Task, str]]] = ..., gesture_input: _Optional[_Union[GestureInput, str]] = ..., caption_segment_frames: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_pixels_per_frame: _Optional[int] = ..., max_frames_per_clip: _Optional[int] = ..., max_clip_bytes: _Optional[int] = ..., max_streams: _Optional[int] = ..., max_frames_per_message: _Optional[int] = ..., max_concurrent_clips: _Optional[int] = ..., max_request_bytes_in_flight: _Optional[int] = ..., max_stream_duration_s: _Optional[float] = ..., min_stream_frame_rate: _Optional[float] = ..., idle_timeout_s: _Optional[float] = ..., max_queued_responses: _Optional[int] = ..., max_pending_captions: _Optional[int] = ..., clip_decode_timeout_s: _Optional[float] = ...) -> None: ...
+    landmark_kind: str
+    def __init__(self, bundle_name: _Optional[str] = ..., bundle_version: _Optional[str] = ..., backbone: _Optional[str] = ..., input_size: _Optional[int] = ..., frame_rate: _Optional[float] = ..., gesture_labels: _Optional[_Iterable[str]] = ..., vocabulary_size: _Optional[int] = ..., runtime: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[Task, str]]] = ..., gesture_input: _Optional[_Union[GestureInput, str]] = ..., caption_segment_frames: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_pixels_per_frame: _Optional[int] = ..., max_frames_per_clip: _Optional[int] = ..., max_clip_bytes: _Optional[int] = ..., max_streams: _Optional[int] = ..., max_frames_per_message: _Optional[int] = ..., max_concurrent_clips: _Optional[int] = ..., max_request_bytes_in_flight: _Optional[int] = ..., max_stream_duration_s: _Optional[float] = ..., min_stream_frame_rate: _Optional[float] = ..., idle_timeout_s: _Optional[float] = ..., max_queued_responses: _Optional[int] = ..., max_pending_captions: _Optional[int] = ..., clip_decode_timeout_s: _Optional[float] = ..., landmark_kind: _Optional[str] = ...) -> None: ...
