@@ -1,7 +1,9 @@
 """`make demo`: the main job end to end. Starts the gRPC server on the demo bundle (LiteRT
 runtime, as a CPU host would), streams a gesture test stream, two caption test clips and a real
 video through it, prints each event the moment it arrives, then stops the server (SIGTERM,
-graceful drain).
+graceful drain). Then the air-writing bundle on a real hand: a server on
+models/bundles/airwriting finds the hand with MediaPipe in a clip of the airwriting-real set
+(opencv-doc's hand photo writing held-out LASA shapes over real video) and names the shapes.
 
 The client side here uses only grpc and OpenCV: no TensorFlow in this process.
 """
@@ -42,6 +44,15 @@ def jpeg_frames(frames: Iterable[tuple[float, np.ndarray]]) -> Iterator[pb.Frame
         data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
         yield pb.Frame(timestamp_ms=round(seconds * 1000), image=pb.Image(
             format=pb.IMAGE_FORMAT_JPEG, data=data.tobytes()))
+
+
+def png_frames(frames: Iterable[tuple[float, np.ndarray]]) -> Iterator[pb.Frame]:
+    """(seconds, RGB image) pairs -> wire frames carrying lossless PNGs (a landmark bundle's
+    server runs its landmarker on them: the same pixels, the same landmarks)."""
+    for seconds, image in frames:
+        data = cv2.imencode(".png", image[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])[1]
+        yield pb.Frame(timestamp_ms=round(seconds * 1000), image=pb.Image(
+            format=pb.IMAGE_FORMAT_PNG, data=data.tobytes()))
 
 
 def video_frames(path: Path) -> Iterator[tuple[float, np.ndarray]]:
@@ -124,6 +135,33 @@ def run(bundle: str, runtime: str) -> int:
             print("  (real footage is far from the demo bundle's training data: expect "
                   "nonsense)")
         print("\nstopping the server (SIGTERM: drain, then exit) ...")
+    print(f"server exited with status {server.process.returncode}")
+    if server.process.returncode != 0:
+        return 1
+    return airwriting_by_a_real_hand(Path(bundle).parent / "airwriting", runtime)
+
+
+def airwriting_by_a_real_hand(bundle: Path, runtime: str) -> int:
+    """The air-writing bundle's server on one continuous clip of the airwriting-real set."""
+    from framescribe.models.data.airwriting_real_cache import cached_clips
+    from framescribe.models.data.lasa_airwriting_paths import gesture_labels
+
+    if not (bundle / "manifest.json").is_file():
+        print(f"\n(no air-writing bundle at {bundle}: make train-airwriting)")
+        return 0
+    print("\npreparing a real-hand clip (opencv-doc's hand photo writing held-out LASA shapes "
+          "over real video; cached after the first run) ...")
+    [(path, truth)] = cached_clips("continuous", limit=1)
+    print(f"starting `framescribe serve --bundle {bundle} --runtime {runtime}` ...")
+    with LocalServer(["--bundle", str(bundle), "--runtime", runtime]) as server:
+        stub = pb_grpc.FrameScribeServiceStub(grpc.insecure_channel(server.address))
+        stream(stub, f"air-writing by a real hand, {path.name} over {truth.background} (the "
+               "server finds the hand with MediaPipe, an LSTM reads the fingertip's track)",
+               png_frames(video_frames(path)), pb.StreamConfig(tasks=[pb.TASK_GESTURES]))
+        labels = gesture_labels()
+        print("  truth: " + ", ".join(f"{labels[label]} [{start:.1f}-{end:.1f}s]"
+                                      for label, start, end in truth.event_times()))
+        print("\nstopping the server ...")
     print(f"server exited with status {server.process.returncode}")
     return 0 if server.process.returncode == 0 else 1
 
