@@ -50,14 +50,14 @@ def test_bundle_is_a_small_landmark_bundle_with_its_report():
     assert set(manifest.litert.models) == {"gesture_step"}
     size = sum(f.stat().st_size for f in BUNDLE.rglob("*") if f.is_file())
     assert size < 5 * 1024 * 1024
-    # `make train-airwriting` in 30 minutes of the 2-core machine. Measured on a machine other
-    # jobs shared (load average above its cores), the wall clock is theirs as much as ours: then
-    # the recipe's CPU seconds must fit 30 minutes of the cores used at 75%.
+    # `make train-airwriting` in 30 minutes on the 2-core machine. Measured while other jobs
+    # shared it (load average above its cores), the wall clock is theirs as much as ours: then
+    # the recipe's CPU seconds must fit 30 minutes of one core.
     timings = manifest.training["timings"]
     if timings["load_average"]["end"][2] <= timings["cpu_cores"]:
         assert timings["end_to_end_s"] < 30 * 60
     else:
-        assert timings["cpu_s"] < 0.75 * 30 * 60 * timings["cpu_cores"]
+        assert timings["cpu_s"] < 30 * 60
     for metrics in (manifest.metrics, manifest.litert.metrics):
         assert metrics["airwriting-lasa"]["top1"] >= FLOOR, "run make train-airwriting"
     assert "| LiteRT | 260 |" in (BUNDLE / "report.md").read_text()
