@@ -187,9 +187,20 @@ def test_a_stream_ends_at_the_maximum_duration(strict_server, period_ms):
     assert 5.5 < time.monotonic() - started < 12
 
 
-def test_caption_work_per_stream_is_bounded(strict_server, period_ms):
+@pytest.fixture
+def caption_bound_server():
+    """max_pending_captions 1 and no short stream-duration limit (30 beam-16 captions take
+    longer than strict_server's 6 s on a loaded machine)."""
+    running = ServerThread(ServerOptions(bundle=str(DEMO), runtime="tf",
+                                         max_pending_captions=1))
+    yield running
+    running.stop()
+
+
+def test_caption_work_per_stream_is_bounded(caption_bound_server, period_ms):
     """segment_frames=2 at beam 16 outruns the decoder: the stream's captions waiting for it
     never pass max_pending_captions (1 here), and every caption still arrives."""
+    strict_server = caption_bound_server
     peak = []
     done = threading.Event()
 
