@@ -21,14 +21,16 @@ BENCHMARK = "airwriting-lasa"
 CLIPS_PER_BATCH = 64
 
 
-def _check_bundle(pipeline) -> None:
+def check_airwriting_bundle(pipeline, benchmark: str = BENCHMARK) -> None:
+    """ValueError unless `pipeline` is a landmark bundle over the 26 LASA shapes (what the
+    air-writing benchmarks measure)."""
     from framescribe.models.data.lasa_airwriting_paths import gesture_labels
 
     if not pipeline.reads_landmarks:
-        raise ValueError(f"{BENCHMARK} measures landmark bundles (gesture_input 'landmarks'); "
+        raise ValueError(f"{benchmark} measures landmark bundles (gesture_input 'landmarks'); "
                          "this bundle's gestures read images (try lasa-airwriting)")
     if tuple(pipeline.labels or ()) != gesture_labels():
-        raise ValueError(f"{BENCHMARK}: the bundle's labels are not the 26 LASA shapes "
+        raise ValueError(f"{benchmark}: the bundle's labels are not the 26 LASA shapes "
                          f"(got {len(pipeline.labels or ())} labels)")
 
 
@@ -48,7 +50,7 @@ def evaluate_airwriting(pipeline, options, progress=None) -> dict:
     from framescribe.models.data.airwriting_tracks import AirwritingClips, AirwritingStreams
     from framescribe.models.evaluation.evaluation import top_k_gestures
 
-    _check_bundle(pipeline)
+    check_airwriting_bundle(pipeline)
     clips = AirwritingClips(options.split)
     count = min(len(clips), options.limit or len(clips))
     true_labels, top_k, clean = [], [], []

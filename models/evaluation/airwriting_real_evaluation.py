@@ -25,17 +25,12 @@ TIP_LANDMARK = 8  # MediaPipe's index fingertip
 
 
 def _check(pipeline, split: str) -> None:
-    from framescribe.models.data.lasa_airwriting_paths import gesture_labels
+    from framescribe.models.evaluation.airwriting_evaluation import check_airwriting_bundle
 
     if split != "test":
         raise ValueError(f"{BENCHMARK} has only a test split (LASA demonstrations 5-6), "
                          f"got {split!r}")
-    if not pipeline.reads_landmarks:
-        raise ValueError(f"{BENCHMARK} measures landmark bundles (gesture_input 'landmarks'); "
-                         "this bundle's gestures read images")
-    if tuple(pipeline.labels or ()) != gesture_labels():
-        raise ValueError(f"{BENCHMARK}: the bundle's labels are not the 26 LASA shapes "
-                         f"(got {len(pipeline.labels or ())} labels)")
+    check_airwriting_bundle(pipeline, BENCHMARK)
 
 
 def video_landmarks(pipeline, path) -> tuple[np.ndarray, np.ndarray]:
