@@ -96,6 +96,26 @@ def test_extract_events_equals_feeding_the_tracker():
     assert len(fed) >= 1
 
 
+def test_leads_move_final_events_earlier_but_not_into_the_previous_one():
+    rows = [idle()] * 3 + [active(0)] * 8 + [idle()] + [active(1)] * 8 + [idle()] * 2
+    probs = np.stack(rows)
+    as_seen = [(e.start, e.end) for e in extract_events(probs, EventOptions(end_patience=1))]
+    assert as_seen == [(3, 11), (12, 20)]
+    led = extract_events(probs, EventOptions(end_patience=1, start_lead=2, end_lead=1))
+    # The second event would start at 10, inside the first (which now ends at 10): it starts
+    # where the first ended. At the stream's start a lead stops at frame 0.
+    assert [(e.label, e.start, e.end) for e in led] == [(0, 1, 10), (1, 10, 19)]
+    early = extract_events(probs[3:], EventOptions(end_patience=1, start_lead=3))
+    assert [(e.start, e.end) for e in early] == [(0, 8), (8, 17)]
+    # min_frames judges the run as seen; interim labels are not moved.
+    kept = extract_events(probs, EventOptions(end_patience=1, min_frames=8, end_lead=5))
+    assert [(e.start, e.end) for e in kept] == [(3, 6), (12, 15)]
+    tracker = GestureEventTracker(EventOptions(start_lead=3))
+    assert [i.frame for row in probs if (i := tracker.update(row)[0]) is not None][:2] == [3, 4]
+    with pytest.raises(ValueError, match="start_lead must be >= 0"):
+        EventOptions(start_lead=-1)
+
+
 def test_idle_threshold_and_renormalisation():
     row = np.array([0.45, 0.05, 0.5, 0.0, 0.0])  # active at the default threshold 0.5
     interim, _ = GestureEventTracker().update(row)

@@ -22,6 +22,12 @@ class EventOptions:
     min_confidence: float = 0.0  # final events below this confidence are dropped
     idle_threshold: float = 0.5  # a frame is active when P(idle) < idle_threshold
     end_patience: int = 2  # a run ends after this many consecutive idle frames
+    # The classifier notices a gesture's start and end some frames after they happen (its
+    # P(idle) needs a few frames of motion, or of rest, to cross the threshold): final events
+    # are moved this many frames earlier (never before the previous event's end). Interim
+    # labels are not moved. Tuned per bundle on validation streams (0: as seen).
+    start_lead: int = 0
+    end_lead: int = 0
 
     def __post_init__(self) -> None:
         if self.min_frames < 0:
@@ -32,6 +38,9 @@ class EventOptions:
             raise ValueError(f"idle_threshold must be in (0, 1], got {self.idle_threshold}")
         if self.end_patience < 1:
             raise ValueError(f"end_patience must be >= 1, got {self.end_patience}")
+        for name in ("start_lead", "end_lead"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 frames, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class GestureEventTracker:
         self._last_active = -1
         self._idle_run = 0
         self._recent: deque[np.ndarray] = deque(maxlen=FINAL_WINDOW)
+        self._previous_end = 0  # end of the last final event: a lead never crosses it
 
     def update(self, frame_probs: np.ndarray) -> tuple[InterimResult | None, FinalEvent | None]:
         """Consume the next frame's (1 + num_labels,) probabilities.
@@ -117,10 +127,13 @@ class GestureEventTracker:
         self._idle_run = 0
         self._recent.clear()
         label = int(np.argmax(mean))
-        event = FinalEvent(label, start, end, float(mean[label]))
-        if end - start < self.options.min_frames or event.confidence < self.options.min_confidence:
+        confidence = float(mean[label])
+        if end - start < self.options.min_frames or confidence < self.options.min_confidence:
             return None
-        return event
+        start = max(start - self.options.start_lead, self._previous_end)
+        end = max(end - self.options.end_lead, start + 1)
+        self._previous_end = end
+        return FinalEvent(label, start, end, confidence)
 
 
 def _gesture_distribution(probs: np.ndarray) -> np.ndarray:
