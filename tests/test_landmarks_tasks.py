@@ -25,12 +25,12 @@ from framescribe.models.landmarks import (
     TaskFilesMissing,
     task_path,
 )
+from framescribe.models.landmarks.landmark_extractor import next_timestamp_ms
 from framescribe.models.landmarks.mediapipe_tasks import (
     TASKS,
     ZIP_ALIGNMENT,
     face_gather_indices,
 )
-from framescribe.models.landmarks.video_landmarks import next_timestamp_ms
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +148,29 @@ def test_mediapipe_and_tensorflow_load_only_when_an_extractor_is_made():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_two_hands_with_one_label_the_larger_takes_the_slot():
+    """Over Megamind.avi the presenter's own hand behind the writer was labelled "Left" with
+    more confidence than the writing hand in front; the larger one in the frame keeps the slot."""
+    from types import SimpleNamespace
+
+    from framescribe.models.data.islr_layout import ISLR_PARTS
+    from framescribe.models.landmarks.landmark_extractor import _fill_hands
+
+    def hand(x: float, y: float, size: float, label: str, score: float):
+        grid = np.linspace(0.0, size, 21)
+        points = [SimpleNamespace(x=x + g, y=y + g, z=0.0) for g in grid]
+        return [SimpleNamespace(category_name=label, score=score)], points
+
+    behind, writing, right = (hand(0.1, 0.2, 0.12, "Left", 0.98),
+                              hand(0.5, 0.4, 0.2, "Left", 0.85),
+                              hand(0.7, 0.1, 0.05, "Right", 0.9))
+    labels, landmarks = zip(behind, writing, right, strict=True)
+    result = SimpleNamespace(handedness=labels, hand_landmarks=landmarks)
+    points = np.full((543, 3), np.nan, np.float32)
+    _fill_hands(points, result)
+    left, right_start = ISLR_PARTS["left_hand"][0], ISLR_PARTS["right_hand"][0]
+    assert points[left, 0] == pytest.approx(0.5)  # the writing hand, not the more confident one
+    assert points[right_start, 0] == pytest.approx(0.7)
+    assert np.isnan(points[:left]).all()  # no face

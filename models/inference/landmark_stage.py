@@ -34,17 +34,12 @@ class LandmarkStage:
 
         self.kind = kind
         self._extractor = LandmarkExtractor(kind)
-        self._last_ms: int | None = None
 
     def landmarks(self, times: Sequence[float], images: Sequence[np.ndarray]) -> np.ndarray:
         """times (n,) seconds, increasing across calls; images (h, w, 3) uint8 RGB ->
         (n, 543, 3) float32 in the ISLR layout, NaN where a part was not found."""
-        from framescribe.models.landmarks.video_landmarks import next_timestamp_ms
-
-        points = []
-        for timestamp, image in zip(times, images, strict=True):
-            self._last_ms = next_timestamp_ms(timestamp, self._last_ms)
-            points.append(self._extractor.extract(image, self._last_ms))
+        points = [self._extractor.extract_at(image, timestamp)
+                  for timestamp, image in zip(times, images, strict=True)]
         return np.stack(points) if points else np.empty((0, ISLR_LANDMARKS, 3), np.float32)
 
     def close(self) -> None:

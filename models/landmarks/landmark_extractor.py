@@ -16,7 +16,10 @@ the pose's wrists (the person's left wrist -> left_hand); mediapipe 1.2's HandLa
 handedness the same way on unmirrored video (checked on opencv-doc's Megamind.avi: a right hand
 is "Right" and lands in holistic's right_hand, and both flip on a mirrored copy; the legacy
 Hands solution instead assumed mirrored selfie images and said "Left"). So a "Left" hand goes to
-left_hand, a "Right" one to right_hand; when two hands get one label, the more confident wins.
+left_hand, a "Right" one to right_hand; when two hands get one label, the larger one in the
+frame (the nearer) wins. Over opencv-doc's Megamind.avi, the presenter's own hand in the
+background was labelled with more confidence (0.98) than a hand written with in front of the
+camera (0.85, palm 1.3x larger), and took its slot.
 
 Both run in MediaPipe's VIDEO mode (tracking between frames), for clips and streams alike:
 timestamps are integer milliseconds that must increase (ValueError otherwise). One extractor per
@@ -124,6 +127,11 @@ class LandmarkExtractor:
             _fill_holistic(points, result)
         return points
 
+    def extract_at(self, frame_rgb: np.ndarray, seconds: float) -> np.ndarray:
+        """extract() for a frame timed in seconds (a video's clock): rounded to integer ms,
+        bumped to 1 ms after the previous frame where two frames round to the same ms."""
+        return self.extract(frame_rgb, next_timestamp_ms(seconds, self._last_timestamp_ms))
+
     def _checked_timestamp(self, timestamp_ms) -> int:
         if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, numbers.Real) or \
                 not math.isfinite(timestamp_ms) or timestamp_ms != int(timestamp_ms):
@@ -153,6 +161,13 @@ class LandmarkExtractor:
         return f"<LandmarkExtractor {self.kind} ({state})>"
 
 
+def next_timestamp_ms(seconds: float, last_ms: int | None) -> int:
+    """Integer milliseconds for MediaPipe's VIDEO mode: `seconds` rounded, bumped to
+    last_ms + 1 where that would not increase (two frames less than 1 ms apart)."""
+    ms = int(round(float(seconds) * 1000.0))
+    return ms if last_ms is None or ms > last_ms else last_ms + 1
+
+
 def _xyz(landmarks, count: int) -> np.ndarray:
     """(count, 3) float32 of the first `count` of MediaPipe's NormalizedLandmarks."""
     return np.array([(p.x, p.y, p.z) for p in landmarks[:count]], np.float32).reshape(-1, 3)
@@ -177,10 +192,15 @@ def _fill_hands(points: np.ndarray, result) -> None:
     for handedness, landmarks in zip(result.handedness, result.hand_landmarks, strict=True):
         if not handedness:
             continue
-        category = handedness[0]
-        slot = HAND_SLOTS.get(category.category_name)
-        score = float(category.score or 0.0)
-        if slot is not None and (slot not in best or score > best[slot][0]):
-            best[slot] = (score, landmarks)
+        slot = HAND_SLOTS.get(handedness[0].category_name)
+        extent = _extent(landmarks)
+        if slot is not None and (slot not in best or extent > best[slot][0]):
+            best[slot] = (extent, landmarks)
     for slot, (_, landmarks) in best.items():
         _put(points, slot, landmarks, ISLR_HAND_LANDMARKS)
+
+
+def _extent(landmarks) -> float:
+    """The diagonal of a hand's bounding box, in image units: how large it is in the frame."""
+    xy = _xyz(landmarks, ISLR_HAND_LANDMARKS)[:, :2]
+    return float(np.hypot(*(xy.max(axis=0) - xy.min(axis=0))))

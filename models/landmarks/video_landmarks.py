@@ -7,8 +7,8 @@
 
 Frames come from models.video (`open_source`, its repaired clock) and are sampled with its
 FrameSampler, so a video gives the same frames and times here as in the rest of the pipeline.
-One LandmarkExtractor per video, in VIDEO mode: timestamps in integer milliseconds, kept
-increasing where two frames round to the same millisecond.
+One LandmarkExtractor per video, in VIDEO mode (LandmarkExtractor.extract_at: timestamps in
+integer milliseconds, kept increasing where two frames round to the same millisecond).
 """
 
 from __future__ import annotations
@@ -40,20 +40,11 @@ class VideoLandmarks:
     kind: str  # "holistic" or "hands"
 
 
-def next_timestamp_ms(seconds: float, last_ms: int | None) -> int:
-    """Integer milliseconds for MediaPipe's VIDEO mode: `seconds` rounded, bumped to
-    last_ms + 1 where that would not increase (two frames less than 1 ms apart)."""
-    ms = int(round(float(seconds) * 1000.0))
-    return ms if last_ms is None or ms > last_ms else last_ms + 1
-
-
 def landmark_frames(frames: Iterable[TimedFrame], extractor: LandmarkExtractor
                     ) -> Iterator[tuple[float, np.ndarray]]:
     """(timestamp seconds, (543, 3) landmarks) of each (timestamp, RGB image) frame."""
-    last_ms = None
     for timestamp, image in frames:
-        last_ms = next_timestamp_ms(timestamp, last_ms)
-        yield float(timestamp), extractor.extract(image, last_ms)
+        yield float(timestamp), extractor.extract_at(image, timestamp)
 
 
 def extract_video_landmarks(source: str | os.PathLike, kind: str = "holistic", *,

@@ -2,8 +2,8 @@
 
     PYTHONPATH=tests python -m benchmarks.benchmark_landmarks [--frames N] [--json PATH]
 
-The models' one landmark stage (models/inference/landmark_stage.py: frames shrunk to at most
-640 px a side, MediaPipe's VIDEO mode) on the first N frames of two real videos from Debian's
+The models' one landmark stage (models/inference/landmark_stage.py: frames at their own
+resolution, MediaPipe's VIDEO mode) on the first N frames of two real videos from Debian's
 opencv-doc package: Megamind.avi (a person talking, face and hands in view) and vtest.avi (a
 street scene, people far away: mostly nothing to find). Frames are decoded once, before
 timing. The baseline measured in the same run is OpenCV decoding the same frames, so the
