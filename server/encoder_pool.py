@@ -1,4 +1,6 @@
-"""Encoder worker processes for a LiteRT bundle: batches of wire images -> features.
+"""Encoder worker processes for a LiteRT bundle: batches of wire images -> features (and, on
+the background workers that serve clips, the recurrent heads' gesture-step and caption
+batches).
 
 The encoder batcher calls `EncoderPool.encode` from up to `processes` threads at once; each call
 takes an idle worker (encoder_worker.py), sends it the batch and waits for the reply with the
@@ -31,8 +33,10 @@ from .encoder_worker import (
     ItemOutcome,
     WorkerExited,
     read_exactly,
+    read_heads_reply,
     read_reply,
     read_u32,
+    write_heads_request,
     write_request,
 )
 from .frame_decoding import FrameError
@@ -40,7 +44,7 @@ from .frame_decoding import FrameError
 log = logging.getLogger("framescribe.server")
 START_TIMEOUT_S = 120.0  # a worker's startup (imports, loading the encoder)
 STOP_TIMEOUT_S = 5.0
-BACKGROUND_NICENESS = 10  # background workers' OS niceness above the server's
+BACKGROUND_NICENESS = 19  # background workers' OS niceness above the server's
 PIPE_BUFFER = 1 << 16  # bytes buffered per pipe: small headers go out with the next frame
 
 
@@ -59,11 +63,14 @@ class EncoderWorker:
     """One worker process and its pipes. Used by one thread at a time."""
 
     def __init__(self, bundle: Path, max_pixels_per_frame: int, background: bool = False):
-        """background: a worker for clips' batches, at BACKGROUND_NICENESS."""
+        """background: a worker for clips' batches (frames, gesture steps, captions), at
+        BACKGROUND_NICENESS."""
         self.background = background
         command = [sys.executable, "-m", "framescribe.server.encoder_worker", str(bundle),
                    "--max-pixels-per-frame", str(max_pixels_per_frame),
                    "--niceness", str(BACKGROUND_NICENESS if background else 0)]
+        if background:
+            command.append("--heads")
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         bufsize=PIPE_BUFFER)
         self.width = 0  # feature width, known once ready
@@ -88,6 +95,11 @@ class EncoderWorker:
                 FrameError(reply.refused) if reply.refused is not None else
                 RuntimeError(f"the encoder worker failed on a frame: {reply.failed}")
                 for reply in read_reply(self.process.stdout, counts, self.width)]
+
+    def heads(self, kind: str, items: Sequence) -> list:
+        """A gesture-step or caption batch (a background worker only): read_heads_reply."""
+        write_heads_request(self.process.stdin, kind, items)
+        return read_heads_reply(self.process.stdout)
 
     def stop(self) -> None:
         """Close its stdin (it exits), then wait; kill it if it does not."""
@@ -204,13 +216,30 @@ class EncoderPool:
         exception that item gets: FrameError for a bad frame, RuntimeError for a failure.
         RuntimeError for the whole batch if the worker failed, died or did not answer within
         timeout_s (then it is replaced in the background)."""
-        return self._encode(items, background=False)
+        return self._run(lambda worker: worker.encode(items), background=False)
 
     def encode_background(self, items: Sequence[Sequence[tuple[pb.Image, int]]]) -> list:
         """`encode` on a background worker (a clip's frames), if the pool has any."""
-        return self._encode(items, background=self.background_processes > 0)
+        return self._run(lambda worker: worker.encode(items),
+                         background=self.background_processes > 0)
 
-    def _encode(self, items, background: bool) -> list:
+    def gesture_steps_background(self, chunks: Sequence) -> list:
+        """A GestureChunkResult per GestureChunk (model_batches.py), stepped on a background
+        worker: a clip's gesture steps, off the server's GIL. Fails like `encode`."""
+        return self._heads("gestures", chunks)
+
+    def caption_background(self, requests: Sequence) -> list[tuple[str, float]]:
+        """(text, log_prob) per CaptionRequest (model_batches.py), beam-searched on a
+        background worker: a clip's captions, off the server's GIL. Fails like `encode`."""
+        return self._heads("captions", requests)
+
+    def _heads(self, kind: str, items: Sequence) -> list:
+        if not self.background_processes:
+            raise RuntimeError(f"this encoder pool has no background workers for {kind}")
+        return self._run(lambda worker: worker.heads(kind, items), background=True)
+
+    def _run(self, work, background: bool):
+        """work(worker) on an idle worker of the lane, under the watchdog."""
         idle = self._idle_of(background)
         worker = idle.get()
         if worker is None:
@@ -219,7 +248,7 @@ class EncoderPool:
                                "in the log); trying again")
         self._watchdog.arm(worker)
         try:
-            results = worker.encode(items)
+            results = work(worker)
         except BaseException as error:
             late = self._watchdog.disarm(worker)
             if isinstance(error, BatchFailed) and not late:
@@ -231,7 +260,7 @@ class EncoderPool:
                 raise WorkerFailed(f"an encoder worker timed out after {self.timeout_s:g} s on "
                                    "a batch; it was killed and another one is started") from None
             if isinstance(error, WorkerExited | BrokenPipeError):
-                raise WorkerFailed("an encoder worker process exited while encoding a batch; "
+                raise WorkerFailed("an encoder worker process exited during a batch; "
                                    "another one is started") from None
             raise
         if self._watchdog.disarm(worker):  # killed as it answered: the reply is whole

@@ -11,6 +11,12 @@ encoder no longer take turns on one GIL, and one-thread interpreters do not wait
 other's XNNPACK workers.
 
     python -m framescribe.server.encoder_worker BUNDLE [--max-pixels-per-frame N] [--niceness N]
+        [--heads]
+
+With --heads (the pool's background workers, which serve clips) it also loads the recurrent
+heads and answers gesture-step and caption batches (model_batches.py, as the server process
+does for live streams), so a clip's model work runs here, niced and on this process's GIL,
+never on the server's, where it would hold up every live stream's interim labels.
 
 Protocol on stdin/stdout (little-endian; u32 = unsigned 32-bit):
 - Startup: the worker writes READY and the feature width (u32), or exits non-zero with one line
@@ -21,6 +27,11 @@ Protocol on stdin/stdout (little-endian; u32 = unsigned 32-bit):
   failed, an unexpected error; both followed by u32 length and a UTF-8 message), then u32 rows
   and the float32 features (rows, width) of the encoded items' frames in order.
   STATUS_FAILED: u32 length and a UTF-8 message (the batch failed; the worker goes on serving).
+- Heads request (--heads only): u32 HEADS_REQUEST instead of an item count, then u32 length
+  and a pickle of (kind, items): "gestures" and GestureChunks, or "captions" and
+  CaptionRequests (the server is this worker's parent: nothing else writes to its stdin).
+  Reply: u8 STATUS_OK, u32 length and a pickle of the results (GestureChunkResults, or
+  (text, log_prob) pairs); or STATUS_FAILED as above.
 The worker exits when stdin closes. It ignores SIGINT: Ctrl-C reaches the whole process group,
 and the server, which drains first, closes its workers itself.
 """
@@ -29,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import signal
 import struct
 import sys
@@ -45,6 +57,7 @@ from .frame_decoding import FrameError, FrameLimits, decode_image
 
 READY = b"READY"
 STATUS_OK, STATUS_FAILED = 0, 1
+HEADS_REQUEST = 0xFFFFFFFF  # in place of an item count: a gesture or caption batch follows
 _U32 = struct.Struct("<I")
 _FRAME_HEADER = struct.Struct("<QI")  # frame index, serialized Image length
 _ENCODED, _REFUSED, _FAILED = 1, 0, 2
@@ -78,6 +91,22 @@ def write_request(stream: BinaryIO, items: Sequence[Sequence[tuple[bytes, int]]]
             stream.write(_FRAME_HEADER.pack(index, len(data)))
             stream.write(data)
     stream.flush()
+
+
+def write_heads_request(stream: BinaryIO, kind: str, items: Sequence) -> None:
+    """Send one batch for the recurrent heads: kind "gestures" (GestureChunks) or "captions"
+    (CaptionRequests), model_batches.py."""
+    data = pickle.dumps((kind, list(items)), protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_U32.pack(HEADS_REQUEST) + _U32.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def read_heads_reply(stream: BinaryIO) -> list:
+    """The results of a heads batch, one per item; BatchFailed if it failed."""
+    if read_exactly(stream, 1)[0] == STATUS_FAILED:
+        raise BatchFailed(f"the worker failed on a batch: {read_text(stream)}")
+    return pickle.loads(read_exactly(stream, read_u32(stream)))
 
 
 def read_exactly(stream: BinaryIO, size: int) -> memoryview:
@@ -174,14 +203,22 @@ def read_reply(stream: BinaryIO, frame_counts: Sequence[int],
 
 
 # -- the worker ------------------------------------------------------------------------------
-def serve(bundle: str, max_pixels_per_frame: int, stdin: BinaryIO, stdout: BinaryIO) -> None:
-    """Answer requests until stdin closes."""
+def serve(bundle: str, max_pixels_per_frame: int, stdin: BinaryIO, stdout: BinaryIO,
+          heads: bool = False) -> None:
+    """Answer requests until stdin closes; with `heads`, gesture and caption batches too."""
     import cv2
 
     from framescribe.models.bundle.bundle_loader import load_litert_runtime
 
     cv2.setNumThreads(1)  # several workers already share the cores
-    manifest, runtime = load_litert_runtime(bundle, threads=1, roles=("encoder",))
+    pipeline = None
+    if heads:
+        from framescribe.models.inference.pipeline import Pipeline
+
+        pipeline = Pipeline.from_bundle(bundle, runtime="litert", threads=1)
+        manifest, runtime = pipeline.manifest, pipeline.runtime
+    else:
+        manifest, runtime = load_litert_runtime(bundle, threads=1, roles=("encoder",))
     limits = FrameLimits(max_pixels_per_frame=max_pixels_per_frame)
     size = manifest.input_size
 
@@ -193,6 +230,11 @@ def serve(bundle: str, max_pixels_per_frame: int, stdin: BinaryIO, stdout: Binar
     while True:
         try:
             count = read_u32(stdin)
+            if count == HEADS_REQUEST:
+                reply = _heads(pipeline, read_exactly(stdin, read_u32(stdin)))
+                stdout.write(reply)
+                stdout.flush()
+                continue
             outcomes, images = [], []
             for _ in range(count):  # one item's bad frame never affects the others
                 outcome, fitted = read_item(stdin, fit)
@@ -210,6 +252,26 @@ def serve(bundle: str, max_pixels_per_frame: int, stdin: BinaryIO, stdout: Binar
         stdout.flush()
 
 
+def _heads(pipeline, data: memoryview) -> bytes:
+    """The reply to one heads request's pickled payload."""
+    from .model_batches import caption_batch, gesture_step_batch
+
+    if pipeline is None:
+        return pack_failure("this worker was started without --heads")
+    try:
+        kind, items = pickle.loads(data)
+        if kind == "gestures":
+            results = gesture_step_batch(pipeline.runtime, items)
+        elif kind == "captions":
+            results = caption_batch(pipeline, items)
+        else:
+            raise ValueError(f"unknown kind of batch {kind!r}")
+        results = pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as error:  # noqa: BLE001 - reported to the server, which logs it
+        return pack_failure(f"{type(error).__name__}: {error}")
+    return bytes([STATUS_OK]) + _U32.pack(len(results)) + results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", help="model bundle directory (with LiteRT files)")
@@ -217,12 +279,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="largest image accepted, width * height")
     parser.add_argument("--niceness", type=int, default=0,
                         help="run this much nicer than the server (background workers: clips)")
+    parser.add_argument("--heads", action="store_true",
+                        help="also load the recurrent heads and answer gesture and caption "
+                             "batches")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if args.niceness:
         os.nice(args.niceness)  # before the interpreter starts its threads: they inherit it
     try:
-        serve(args.bundle, args.max_pixels_per_frame, sys.stdin.buffer, sys.stdout.buffer)
+        serve(args.bundle, args.max_pixels_per_frame, sys.stdin.buffer, sys.stdout.buffer,
+              args.heads)
     except Exception as error:  # noqa: BLE001 - one line for the server's log
         print(f"encoder worker: {type(error).__name__}: {error}", file=sys.stderr)
         return 1

@@ -10,12 +10,15 @@ The encoder runs in one of two ways:
   thread in this process (on the GPU when TF sees one).
 The recurrent heads run on two more threads, one per lane: gesture steps (the live lane: the
 interim labels streams wait for) and captions (a beam search over a clip's segments may take
-seconds; its thread runs at a lower OS priority, CAPTION_NICENESS). So a batch of gesture steps
-never waits behind a batch of frames or of captions. Each model is its own interpreter (LiteRT)
-or tf.function (TF) and is only ever called from its one thread. Within each batcher a live
-stream's items go ahead of a clip's (DynamicBatcher priorities). Every model step is the
-Pipeline's (no second implementation): `runtime.encode`, `runtime.gesture_step`,
-`Pipeline.caption`.
+seconds; its thread runs at a lower OS priority, CAPTION_NICENESS). With background workers, a
+clip's gesture steps and captions go to them instead (model_batches.py, the same code): a
+niced thread in this process would still hold its GIL, and the event loop and the live lane
+wait for it. So a batch of gesture steps never waits behind a batch of frames or of captions.
+Each model is its own interpreter (LiteRT) or tf.function (TF) and is only ever called from
+its one thread.
+Within each batcher a live stream's items go ahead of a clip's (DynamicBatcher priorities).
+Every model step is the Pipeline's (no second implementation): `runtime.encode`,
+`runtime.gesture_step`, `Pipeline.caption` (caption_batch.py).
 """
 
 from __future__ import annotations
@@ -25,40 +28,27 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
-from framescribe.models.inference.caption_search import DecodingOptions
 from framescribe.models.inference.pipeline import Pipeline
 
 from .dynamic_batcher import BatcherOptions, DynamicBatcher
 from .encoder_pool import EncoderPool
+from .model_batches import (
+    CaptionRequest,
+    GestureChunk,
+    GestureChunkResult,
+    caption_batch,
+    gesture_step_batch,
+)
 
 GESTURE_BATCH = 256  # streams per gesture-step batch
 CAPTION_BATCH = 16  # segments per caption batch (a clip's captions interleave with streams')
+# A clip's frames per gesture-step item: on the live lane's thread (no background workers) a
+# live step waits behind at most this many clip steps; background workers take bigger ones.
+CLIP_GESTURE_FRAMES, BACKGROUND_CLIP_GESTURE_FRAMES = 8, 64
 CAPTION_NICENESS = 10  # the caption thread's OS niceness above the server's (Linux)
-
-
-@dataclass(frozen=True)
-class GestureChunk:
-    """Consecutive frames of one stream: features (T, D) and the recurrent states before them
-    (list of (units,) arrays; None = the initial state)."""
-
-    features: np.ndarray
-    states: list[np.ndarray] | None
-
-
-@dataclass(frozen=True)
-class GestureChunkResult:
-    probabilities: np.ndarray  # (T, 1 + labels)
-    states: list[np.ndarray]  # after the chunk's last frame
-
-
-@dataclass(frozen=True)
-class CaptionRequest:
-    features: np.ndarray  # (frames, D) of one segment
-    decoding: DecodingOptions
 
 
 class ServingModel:
@@ -76,8 +66,14 @@ class ServingModel:
         background_calls = encoder_pool.background_processes if encoder_pool is not None else 0
         self.encoder_thread = ThreadPoolExecutor(encoder_calls + background_calls,
                                                  thread_name_prefix="framescribe-encoder")
-        self.gesture_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-gestures")
-        self.caption_thread = ThreadPoolExecutor(1, thread_name_prefix="framescribe-captions",
+        # Live streams' gesture steps run on this thread; with background workers a clip's go
+        # to them (the threads beyond the first only wait on their pipes).
+        self.gesture_thread = ThreadPoolExecutor(1 + background_calls,
+                                                 thread_name_prefix="framescribe-gestures")
+        # A live stream's captions decode on this thread; with background workers a clip's
+        # go to them (the threads beyond the first only wait on their pipes).
+        self.caption_thread = ThreadPoolExecutor(1 + background_calls,
+                                                 thread_name_prefix="framescribe-captions",
                                                  initializer=_lower_priority)
         self.decode_pool = ThreadPoolExecutor(decode_threads,
                                               thread_name_prefix="framescribe-decode")
@@ -93,11 +89,22 @@ class ServingModel:
             process_background=encoder_pool.encode_background if background_calls else None)
         self.gestures = DynamicBatcher(
             "gesture_step", self._gesture_steps, self.gesture_thread,
-            BatcherOptions(GESTURE_BATCH, max_delay_s, max(max_queued, GESTURE_BATCH)), on_batch,
-            upstream=lambda: self.decoding + self.encoder.pending)
+            BatcherOptions(GESTURE_BATCH, max_delay_s, max(max_queued, GESTURE_BATCH), 1,
+                           max(1, background_calls)), on_batch,
+            upstream=lambda: self.decoding + self.encoder.pending,
+            process_background=(encoder_pool.gesture_steps_background if background_calls
+                                else None))
         self.captions = DynamicBatcher(
             "caption", self._captions, self.caption_thread,
-            BatcherOptions(CAPTION_BATCH, max_delay_s, max(max_queued, CAPTION_BATCH)), on_batch)
+            BatcherOptions(CAPTION_BATCH, max_delay_s, max(max_queued, CAPTION_BATCH), 1,
+                           max(1, background_calls)), on_batch,
+            process_background=encoder_pool.caption_background if background_calls else None)
+
+    @property
+    def clip_gesture_frames(self) -> int:
+        """Frames per gesture-step item of a clip (see CLIP_GESTURE_FRAMES)."""
+        background = self.encoder_pool is not None and self.encoder_pool.background_processes
+        return BACKGROUND_CLIP_GESTURE_FRAMES if background else CLIP_GESTURE_FRAMES
 
     @property
     def encodes_images(self) -> bool:
@@ -138,36 +145,10 @@ class ServingModel:
         return np.split(features, np.cumsum([len(c) for c in chunks[:-1]]))
 
     def _gesture_steps(self, chunks: Sequence[GestureChunk]) -> list[GestureChunkResult]:
-        """Step every chunk's frames in time order; at step t, all chunks longer than t go
-        through one gesture_step call together."""
-        runtime = self.pipeline.runtime
-        states = [np.stack(s) for s in zip(*[
-            c.states if c.states is not None else
-            [row[0] for row in runtime.gesture_initial_state(1)] for c in chunks], strict=True)]
-        lengths = np.array([len(c.features) for c in chunks])
-        probabilities = [[] for _ in chunks]
-        for t in range(int(lengths.max())):
-            active = np.flatnonzero(lengths > t)
-            features = np.stack([chunks[i].features[t] for i in active])
-            probs, new = runtime.gesture_step(features, [s[active] for s in states])
-            for k, i in enumerate(active):
-                probabilities[i].append(probs[k])
-            for s, n in zip(states, new, strict=True):
-                s[active] = n
-        return [GestureChunkResult(np.stack(p), [s[i] for s in states])
-                for i, p in enumerate(probabilities)]
+        return gesture_step_batch(self.pipeline.runtime, chunks)
 
     def _captions(self, requests: Sequence[CaptionRequest]) -> list[tuple[str, float]]:
-        """Segments with the same length and options decode together in one beam search."""
-        results: list[tuple[str, float] | None] = [None] * len(requests)
-        groups: dict[tuple, list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault((len(r.features), r.decoding), []).append(i)
-        for (_, decoding), members in groups.items():
-            batch = np.stack([requests[i].features for i in members])
-            for i, result in zip(members, self.pipeline.caption(batch, decoding), strict=True):
-                results[i] = result
-        return results
+        return caption_batch(self.pipeline, requests)
 
 
 def _lower_priority() -> None:

@@ -31,10 +31,10 @@ from framescribe.models.inference.gesture_timeline import GestureTimeline
 from framescribe.models.inference.pipeline_options import SessionSettings
 
 from .dynamic_batcher import LIVE
-from .serving_model import CaptionRequest, GestureChunk, ServingModel
+from .model_batches import CaptionRequest, GestureChunk
+from .serving_model import ServingModel
 
 IN_FLIGHT_FRAMES = 64  # frames of one stream being decoded/encoded at once (backpressure)
-BACKGROUND_GESTURE_FRAMES = 8  # a clip's frames per gesture-step item
 
 
 @dataclass(frozen=True)
@@ -200,9 +200,10 @@ class StreamSession:
 
     async def _gesture_probabilities(self, features: np.ndarray) -> np.ndarray:
         """(n, D) features -> (n, 1 + labels) gesture probabilities, stepping the carried
-        state: one gesture batcher item for a live stream; BACKGROUND_GESTURE_FRAMES at a time
-        for a clip, so a live step never waits behind more than that many clip steps."""
-        step = len(features) if self.priority == LIVE else BACKGROUND_GESTURE_FRAMES
+        state: one gesture batcher item for a live stream; for a clip,
+        ServingModel.clip_gesture_frames at a time, so a live step never waits long behind
+        clip steps."""
+        step = len(features) if self.priority == LIVE else self.model.clip_gesture_frames
         probabilities = []
         for start in range(0, len(features), step):
             result = await self.model.gestures.submit(

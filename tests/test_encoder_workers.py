@@ -75,14 +75,38 @@ def test_a_bad_frame_fails_only_its_own_item(pool, images):
     np.testing.assert_allclose(also_good, reference[6:9], atol=1e-5)
 
 
-def test_clips_encode_on_a_nicer_background_worker_with_the_same_features(images):
+def test_clips_encode_and_caption_on_a_nicer_background_worker_with_the_same_results(
+        images, pool):
     """A pool's background workers (for clips) run at BACKGROUND_NICENESS and give exactly the
-    stream workers' features."""
+    stream workers' features, and the gesture steps and captions the Pipeline gives for them;
+    only they run the heads."""
+    from framescribe.models.inference.caption_search import DecodingOptions
+    from framescribe.models.inference.pipeline import Pipeline
+    from framescribe.server.model_batches import CaptionRequest, GestureChunk, gesture_step_batch
+
     lanes = EncoderPool(DEMO, 1, 3840 * 2160, background_processes=1)
     try:
         live, background = lanes.encode([numbered(images)])[0], \
             lanes.encode_background([numbered(images)])[0]
         np.testing.assert_allclose(background, live, atol=1e-6)
+        beam = DecodingOptions(beam_size=4, max_length=20)
+        requests = [CaptionRequest(live[:16], beam), CaptionRequest(live[4:20], beam),
+                    CaptionRequest(live[:10], DecodingOptions(max_length=20))]
+        captions = lanes.caption_background(requests)
+        pipeline = Pipeline.from_bundle(DEMO, runtime="tf")
+        expected = [pipeline.caption(r.features[None], r.decoding)[0] for r in requests]
+        assert [text for text, _ in captions] == [text for text, _ in expected]
+        np.testing.assert_allclose([p for _, p in captions], [p for _, p in expected],
+                                   atol=1e-3)
+        chunks = [GestureChunk(live[:12], None), GestureChunk(live[12:20], None)]
+        stepped = lanes.gesture_steps_background(chunks)
+        carried = lanes.gesture_steps_background([GestureChunk(live[12:20], stepped[0].states)])
+        whole = gesture_step_batch(pipeline.runtime, [GestureChunk(live[:20], None)])[0]
+        np.testing.assert_allclose(stepped[0].probabilities, whole.probabilities[:12], atol=1e-4)
+        np.testing.assert_allclose(carried[0].probabilities, whole.probabilities[12:], atol=1e-4)
+        assert len(stepped[1].probabilities) == 8
+        with pytest.raises(RuntimeError, match="no background workers"):
+            pool.caption_background(requests)
         nice = {pid: int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
                 for pid in lanes.pids}
         assert sorted(nice.values()) == [os.getpriority(os.PRIO_PROCESS, 0),
@@ -125,7 +149,7 @@ def test_a_killed_worker_fails_one_batch_and_is_replaced(images):
     try:
         (victim,) = pool.pids
         os.kill(victim, signal.SIGKILL)
-        with pytest.raises(RuntimeError, match="exited while encoding"):
+        with pytest.raises(RuntimeError, match="exited during a batch"):
             pool.encode([numbered(images[:2])])
         assert pool.encode([numbered(images[:2])])[0].shape == (2, 352)
         assert pool.pids and victim not in pool.pids
