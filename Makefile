@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
+# The landmark stage's MediaPipe (Tasks API only; installed --no-deps beside protobuf 7)
+MEDIAPIPE := mediapipe==1.2.3
 
-.PHONY: setup test lint proto train-demo train-airwriting eval demo bench soak clean gst-plugin experiment-rnn-vs-lstm
+.PHONY: setup test lint proto train-demo train-airwriting eval eval-airwriting-real demo bench soak clean gst-plugin experiment-rnn-vs-lstm
 
 # The landmark stage's MediaPipe model files are (re)built on every run when missing from the
 # cache ($FRAMESCRIBE_CACHE_DIR, default ~/.cache/framescribe); when present it only checks them.
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --upgrade pip
 	$(VPY) -m pip install -e '.[server,dev,ray,landmarks]'
-	$(VPY) -m pip install --no-deps mediapipe==1.2.3
+	$(VPY) -m pip install --no-deps $(MEDIAPIPE)
 	@# Node tools: buf (proto lint) and the Node.js gRPC client of the interop test.
 	if command -v npm >/dev/null; then npm ci --no-audit --no-fund; \
 	else echo "note: npm not found; the Node.js interop test and buf lint need Node.js"; fi
@@ -45,6 +47,13 @@ train-demo: setup
 # writes models/bundles/airwriting/report.md (the numbers the README quotes).
 train-airwriting: setup
 	$(VENV)/bin/framescribe train airwriting --output models/bundles/airwriting
+
+# The air-writing bundle on the real-hand set (~10 min a runtime on 2 cores): metrics recorded
+# in its manifest, its report.md rewritten.
+eval-airwriting-real: setup
+	$(VENV)/bin/framescribe eval --bundle models/bundles/airwriting --benchmark airwriting-real --split test --runtime tf --record
+	$(VENV)/bin/framescribe eval --bundle models/bundles/airwriting --benchmark airwriting-real --split test --runtime litert --record
+	$(VPY) -m framescribe.models.training.airwriting_recipe models/bundles/airwriting
 
 eval: setup
 	$(VENV)/bin/framescribe eval --bundle models/bundles/demo --benchmark moving-digits --split test --json
@@ -75,7 +84,10 @@ clean:
 # The GStreamer element (plugin/gstreamer/python/framescribe_element.py). Debian's plugin loader
 # embeds /usr/bin/python3, so the element's imports (grpcio, numpy, opencv, framescribe) come
 # from a venv of that interpreter that still sees Debian's gi/Gst (--system-site-packages).
-# Reinstalls when the client side changes. Needs gstreamer1.0-python3-plugin-loader.
+# Its local-landmarks property runs the landmark stage in the element: MediaPipe goes in as
+# `make setup` installs it (the landmarks extra, then mediapipe --no-deps); the .task files are
+# the ones `make setup` built in the shared cache. Reinstalls when the client side or the
+# landmark stage changes. Needs gstreamer1.0-python3-plugin-loader.
 GST_VENV := .gst-venv
 GST_STAMP := $(GST_VENV)/.setup-stamp
 
@@ -86,11 +98,12 @@ gst-plugin: $(GST_STAMP)
 	@echo "  export GST_PLUGIN_PATH=$(CURDIR)/plugin/gstreamer"
 	@echo "  gst-inspect-1.0 framescribe"
 
-$(GST_STAMP): pyproject.toml $(wildcard plugin/*.py proto/framescribe/v1/*.py models/video/*.py models/inference/events.py)
+$(GST_STAMP): pyproject.toml $(wildcard plugin/*.py proto/framescribe/v1/*.py models/video/*.py models/inference/events.py models/inference/landmark_stage.py models/landmarks/*.py models/data/islr_layout.py)
 	test -x $(GST_VENV)/bin/python || /usr/bin/python3 -m venv --system-site-packages $(GST_VENV)
 	@# Not for git (Python 3.13+ venvs write this themselves).
 	echo '*' > $(GST_VENV)/.gitignore
-	$(GST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check .
+	$(GST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check '.[landmarks]'
+	$(GST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps $(MEDIAPIPE)
 	touch $@
 
 # SimpleRNN vs LSTM, same budget, on 256- and 32-frame lasa-airwriting clips (~35 min on the

@@ -70,7 +70,8 @@ def _add_server_arguments(parser) -> None:
     parser.add_argument("--local-landmarks", action="store_true",
                         help="landmark bundles: extract the MediaPipe landmarks here and send "
                              "only those, so no pixels leave this machine (needs the model "
-                             "side's MediaPipe: pip install 'framescribe[server]')")
+                             "side's MediaPipe: `make setup`, or pip install "
+                             "'framescribe[server,landmarks]' and --no-deps mediapipe==1.2.3)")
 
 
 def _add_model_options(parser) -> None:

@@ -25,6 +25,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "models" / "bundles" / "demo"
+AIRWRITING_LITERT = ["--bundle", str(ROOT / "models" / "bundles" / "airwriting"), "--runtime",
+                     "litert"]
 PLUGIN_PATH = ROOT / "plugin" / "gstreamer"
 GST_PYTHON = ROOT / ".gst-venv" / "bin" / "python"
 LITERT = ["--bundle", str(DEMO), "--runtime", "litert"]
@@ -150,7 +152,7 @@ def test_gst_inspect_lists_the_pads_and_properties(gst_env):
                           text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     for name in ("server", "tasks", "token", "tls", "ca-file", "interim", "max-delay",
-                 "text_src", "text/x-raw", "video/x-raw"):
+                 "local-landmarks", "text_src", "text/x-raw", "video/x-raw"):
         assert name in done.stdout, name
 
 
@@ -215,3 +217,95 @@ def test_the_token_property_is_sent(gst_env, video, tmp_path):
     assert "UNAUTHENTICATED" in refused.stdout, refused.stdout
     assert accepted.returncode == 0, accepted.stdout
     assert captions_from_bus(accepted.stdout)
+
+
+# -- local-landmarks: MediaPipe runs in the element, only landmarks go to the server -----------
+@pytest.fixture(scope="module")
+def airwriting_clip() -> Path:
+    """test_landmark_entry_points' clip: the first continuous airwriting-real clip, a lossless
+    FFV1 .avi (GStreamer's decoder gives the very frames OpenCV's does)."""
+    from framescribe.models.data.airwriting_real_cache import cached_clips
+
+    [(path, _)] = cached_clips("continuous", limit=1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def no_pixels_server():
+    """The air-writing bundle behind a server that refuses any image over one pixel: only
+    landmarks get through."""
+    with LocalServer([*AIRWRITING_LITERT, "--max-pixels-per-frame", "1"]) as running:
+        yield running
+
+
+def _element_errors(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("ERROR: from element")]
+
+
+def test_local_landmarks_give_the_pipelines_gesture_events(gst_env, airwriting_clip,
+                                                           no_pixels_server, tmp_path):
+    """The air-writing bundle through the element with local-landmarks=true: the same gesture
+    events as Pipeline.annotate in process (`framescribe annotate`), to the ms, confidences
+    within 1e-4; against a server that refuses any image bigger than one pixel, so only
+    landmarks reached it (without the property the same pipeline fails there)."""
+    # Imported here: test_one_answer imports this module (its gst_env fixture).
+    from test_one_answer import (
+        bus_records,
+        differences,
+        framescribe,
+        from_records,
+        read_json_events,
+    )
+
+    out = tmp_path / "annotate.json"
+    done = framescribe("annotate", airwriting_clip, *AIRWRITING_LITERT, "-o", out, "-q")
+    assert done.returncode == 0, done.stderr[-800:]
+    expected = read_json_events(out)
+    assert expected, "the bundle found no shape in the clip"
+    pipeline = (f"{DECODE.format(video=airwriting_clip)} ! framescribe "
+                f"server={no_pixels_server.address} {{option}} name=fs "
+                "! fakesink fs.text_src ! fakesink")
+    local = gst_launch(pipeline.format(option="local-landmarks=true"), gst_env, timeout=120)
+    frames = gst_launch(pipeline.format(option=""), gst_env)
+    assert local.returncode == 0, local.stdout[-3000:]
+    got = from_records(bus_records(local.stdout))
+    assert differences(expected, got, lossless=True, what="element, local-landmarks") == ""
+    # The same pipeline sending frames: the server refuses the first one.
+    assert frames.returncode != 0 and _element_errors(frames.stdout), frames.stdout[-3000:]
+    assert "allowed per frame" in _element_errors(frames.stdout)[0], frames.stdout[-3000:]
+
+
+def test_local_landmarks_with_an_image_bundle_fail_with_a_clear_error(gst_env, server, video):
+    """local-landmarks=true against the demo bundle (it reads images): the CLI's words."""
+    done = gst_launch(f"{DECODE.format(video=video)} ! framescribe server={server.address} "
+                      "local-landmarks=true name=fs ! fakesink fs.text_src ! fakesink", gst_env)
+    assert done.returncode != 0
+    errors = _element_errors(done.stdout)
+    assert errors and ":fs: " in errors[0], done.stdout  # from the element, not the decoder
+    assert (f"framescribe: local-landmarks=true: the bundle at {server.address} reads images, "
+            "not landmarks; leave the property out") in errors[0], errors
+
+
+def test_local_landmarks_without_mediapipe_say_what_to_install(gst_env, no_pixels_server,
+                                                               video, tmp_path):
+    """The element in a venv where MediaPipe does not import (the real .gst-venv behind a
+    `mediapipe` that raises ImportError): it fails before sending a frame, with one message
+    naming what to install, and where."""
+    [packages] = (ROOT / ".gst-venv" / "lib").glob("python3*/site-packages")
+    venv = tmp_path / "venv-without-mediapipe"
+    hiding = venv / "lib" / packages.parent.name / "site-packages"
+    hiding.mkdir(parents=True)
+    (hiding / "gst-venv.pth").write_text(f"{packages}\n")
+    (hiding / "mediapipe.py").write_text("raise ImportError(\"No module named 'mediapipe'\")\n")
+    done = gst_launch(f"{DECODE.format(video=video)} ! framescribe "
+                      f"server={no_pixels_server.address} local-landmarks=true name=fs "
+                      "! fakesink fs.text_src ! fakesink",
+                      {**gst_env, "FRAMESCRIBE_GST_VENV": str(venv)})
+    assert done.returncode != 0
+    errors = _element_errors(done.stdout)
+    assert errors and ":fs: " in errors[0], done.stdout
+    assert (f"framescribe: local-landmarks=true extracts the landmarks here with MediaPipe, "
+            f"which the element's venv {venv} cannot import (No module named 'mediapipe'): "
+            "run `make gst-plugin`") in errors[0], errors
+    assert "pip install --no-deps mediapipe==1.2.3 and pip install 'framescribe[landmarks]'" \
+        in errors[0], errors

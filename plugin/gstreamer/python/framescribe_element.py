@@ -24,13 +24,20 @@ muxers. max-delay=0 passes video through at once (captions then reach the text p
 video; read them from the bus). Time with no caption is announced on the text pad with GAP
 events, so downstream never waits on it.
 
+local-landmarks=true (a landmark bundle: ModelInfo gesture_input "landmarks") runs the models'
+one landmark stage, MediaPipe, in the element and sends the server only the landmarks, as
+`framescribe caption --local-landmarks` does: no pixels leave the machine, and the events are
+the same. It needs MediaPipe in the element's venv (`make gst-plugin` installs it) and the
+.task files `make setup` builds.
+
 Errors (server unreachable, wrong token, a task the bundle lacks) are posted as GStreamer error
 messages naming the server, so gst-launch-1.0 stops with a non-zero status.
 
 Debian's plugin loader embeds /usr/bin/python3: the element's own imports (framescribe's client,
-grpcio, numpy, OpenCV) come from a venv of that interpreter, `.gst-venv` beside this repository
-(made by `make gst-plugin`) or the one named by FRAMESCRIBE_GST_VENV. Only gi is imported at load
-time, so gst-inspect-1.0 works even before that venv exists.
+grpcio, numpy, OpenCV; MediaPipe for local-landmarks) come from a venv of that interpreter,
+`.gst-venv` beside this repository (made by `make gst-plugin`) or the one named by
+FRAMESCRIBE_GST_VENV. Only gi is imported at load time, so gst-inspect-1.0 works even before that
+venv exists.
 """
 
 from __future__ import annotations
@@ -106,12 +113,19 @@ class FramescribeElement(Gst.Element):
         "max-delay": (GObject.TYPE_UINT64, "Max delay", "Longest time (ns) video is held back "
                       "waiting for the caption that covers it; 0 passes it through at once",
                       0, GLib.MAXUINT64, DEFAULT_MAX_DELAY, _RW),
+        "local-landmarks": (bool, "Local landmarks", "For a bundle whose gestures read "
+                            "landmarks: extract the MediaPipe landmarks in this element and send "
+                            "the server only those, so no pixels leave this machine (an error "
+                            "with a bundle that reads images). Needs the model side's MediaPipe "
+                            "in the element's venv (`make gst-plugin` installs it) and its .task "
+                            "files (`make setup`)", False, _RW),
     }
 
     def __init__(self):
         super().__init__()
         self._props = {"server": DEFAULT_SERVER, "tasks": "", "token": "", "tls": False,
-                       "ca-file": "", "interim": False, "max-delay": DEFAULT_MAX_DELAY}
+                       "ca-file": "", "interim": False, "max-delay": DEFAULT_MAX_DELAY,
+                       "local-landmarks": False}
         self.sinkpad = Gst.Pad.new_from_template(self.get_pad_template("sink"), "sink")
         self.sinkpad.set_chain_function_full(self._chain)
         self.sinkpad.set_event_function_full(self._sink_event)

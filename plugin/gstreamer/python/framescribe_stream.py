@@ -1,6 +1,7 @@
 """The framescribe element's StreamAnnotate client: a thread that sends the element's frames
-(timed by the one clock, sampled to the model's rate, fitted and sent losslessly) and hands
-the events back to the element. Also where the element finds its venv (see its docstring).
+(timed by the one clock, sampled to the model's rate, fitted and sent losslessly; with
+local-landmarks, their landmarks extracted here instead) and hands the events back to the
+element. Also where the element finds its venv (see its docstring).
 GStreamer's Python loader puts this folder on sys.path, so the element imports it by name."""
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ FRAME_QUEUE = 32  # frames waiting for the sending thread; the chain blocks beyo
 PUT_WAIT_S = 0.1
 
 
+def venv_dir() -> Path:
+    return Path(os.environ.get("FRAMESCRIBE_GST_VENV") or
+                Path(__file__).resolve().parents[3] / ".gst-venv")
+
+
 def venv_site_packages() -> Path:
-    venv = os.environ.get("FRAMESCRIBE_GST_VENV") or Path(__file__).resolve().parents[3] / \
-        ".gst-venv"
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return Path(venv) / "lib" / version / "site-packages"
+    return venv_dir() / "lib" / version / "site-packages"
 
 
 def use_venv() -> None:
@@ -35,6 +39,26 @@ def use_venv() -> None:
     if packages.is_dir() and str(packages) not in sys.path:
         sys.path.insert(0, str(packages))
         site.addsitedir(str(packages))  # its .pth files
+
+
+class LandmarkStageMissing(RuntimeError):
+    """local-landmarks=true, but MediaPipe does not import in the element's venv."""
+
+
+def require_landmark_stage() -> None:
+    """Import the landmark stage's MediaPipe before any frame is sent (local-landmarks);
+    LandmarkStageMissing, saying what to install where, when the venv lacks it."""
+    from framescribe.models.landmarks.mediapipe_import import MEDIAPIPE_VERSION, import_mediapipe
+
+    try:
+        import_mediapipe()
+    except ImportError as error:
+        raise LandmarkStageMissing(
+            f"framescribe: local-landmarks=true extracts the landmarks here with MediaPipe, "
+            f"which the element's venv {venv_dir()} cannot import ({error.__cause__ or error}): "
+            f"run `make gst-plugin` in the framescribe repository (it installs MediaPipe "
+            f"there), or install into that venv what `make setup` does: pip install --no-deps "
+            f"mediapipe=={MEDIAPIPE_VERSION} and pip install 'framescribe[landmarks]'") from error
 
 
 def parse_tasks(text: str) -> tuple[str, ...] | None:
@@ -78,7 +102,10 @@ class StreamThread(threading.Thread):
             try:
                 from framescribe.models.video import FrameClock, FrameSampler
                 from framescribe.plugin.client import Client, FramescribeError, StreamConfig
-                from framescribe.plugin.client_requests import fitted_lossless
+                from framescribe.plugin.client_requests import (
+                    extracted_landmarks,
+                    fitted_lossless,
+                )
             except ImportError as error:
                 element.fail(self.generation, Gst.CoreError.quark(), Gst.CoreError.MISSING_PLUGIN,
                              f"framescribe cannot import its client ({error}): run `make "
@@ -94,12 +121,20 @@ class StreamThread(threading.Thread):
                 with Client(settings["server"], tls=tls, token=settings["token"] or None,
                             timeout=10.0) as client:
                     info = client.model_info()
+                    local = settings["local-landmarks"]
+                    if local and info.gesture_input != "landmarks":
+                        raise ValueError(f"local-landmarks=true: the bundle at "
+                                         f"{settings['server']} reads images, not landmarks; "
+                                         "leave the property out")
+                    if local:
+                        require_landmark_stage()
                     element.set_captioning(self.generation,
                                            "captions" in (tasks or info.tasks))
                     clock = FrameClock(self.period_ns / Gst.SECOND, reorder=0)
                     frames = self._frames(clock, FrameSampler(info.frame_rate))
-                    for event in client.stream(fitted_lossless(frames, info),
-                                               config):
+                    sent = extracted_landmarks(frames, info.landmark_kind) if local \
+                        else fitted_lossless(frames, info)
+                    for event in client.stream(sent, config):
                         element.on_event(self.generation, event, self.origin_ns)
             except FramescribeError as error:
                 code = {"UNAVAILABLE": Gst.ResourceError.OPEN_READ,
@@ -108,7 +143,10 @@ class StreamThread(threading.Thread):
                         }.get(error.code.name, Gst.ResourceError.READ)
                 element.fail(self.generation, Gst.ResourceError.quark(), code,
                              f"framescribe server {settings['server']}: {error}", repr(error))
-            except ValueError as error:  # a bad property value (tasks, token)
+            except LandmarkStageMissing as error:
+                element.fail(self.generation, Gst.CoreError.quark(),
+                             Gst.CoreError.MISSING_PLUGIN, str(error), traceback.format_exc())
+            except ValueError as error:  # a bad property value (tasks, token, local-landmarks)
                 element.fail(self.generation, Gst.ResourceError.quark(),
                              Gst.ResourceError.SETTINGS, f"framescribe: {error}",
                              traceback.format_exc())
