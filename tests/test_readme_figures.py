@@ -60,6 +60,10 @@ class Reports:
         return self._load("models/bundles/demo/manifest.json")
 
     @cached_property
+    def airwriting(self) -> dict:
+        return self._load("models/bundles/airwriting/manifest.json")
+
+    @cached_property
     def rnn(self) -> dict:
         return self._load("reports/rnn_vs_lstm.json")
 
@@ -89,6 +93,17 @@ class Reports:
     @property
     def metrics(self) -> dict:
         return self.manifest["metrics"]
+
+
+def landmark_row(reports: Reports, video: str, kind: str) -> dict:
+    return one(reports.bench["landmarks"]["rows"], video=video, kind=kind)
+
+
+def airwriting(reports: Reports, runtime: str, benchmark: str) -> dict:
+    """The air-writing bundle's recorded metrics on one runtime."""
+    manifest = reports.airwriting
+    metrics = manifest["metrics"] if runtime == "tf" else manifest["litert"]["metrics"]
+    return metrics[benchmark]
 
 
 def one(rows: list[dict], **match) -> dict:
@@ -266,6 +281,21 @@ FIGURES = [
                       r.live["p99_ratio"], r.live["target_ratio"],
                       "met" if r.live["meets_target"] else "missed",
                       min(r.live["clip_seconds"]), max(r.live["clip_seconds"]))),
+    Figure(S, "on the first {n} frames of two opencv-doc videos",
+           lambda r: (landmark_row(r, "Megamind.avi", "hands")["frames"],)),
+    Figure(S, "Megamind.avi (720x528, a person talking) hands {n} frames/s, holistic {n} "
+              "frames/s (face and pose found in {n} of the frames); vtest.avi (768x576, a street "
+              "scene, people far away) hands {n}, holistic {n} frames/s. As ratios to OpenCV "
+              "decoding the same frames in the same run: {n}x and {n}x, {n}x and {n}x.",
+           lambda r: (landmark_row(r, "Megamind.avi", "hands")["frames_per_s"],
+                      landmark_row(r, "Megamind.avi", "holistic")["frames_per_s"],
+                      min(landmark_row(r, "Megamind.avi", "holistic")[k]
+                          for k in ("face_found", "pose_found")),
+                      landmark_row(r, "vtest.avi", "hands")["frames_per_s"],
+                      landmark_row(r, "vtest.avi", "holistic")["frames_per_s"],
+                      *(landmark_row(r, video, kind)["ratio_to_decoding"]
+                        for video in ("Megamind.avi", "vtest.avi")
+                        for kind in ("hands", "holistic")))),
     Figure(S, "`tests/benchmarks/benchmark_batch.py`, {n} clips of {n} s, {n}x{n} H.264",
            lambda r: (r.bench["batch"]["library"]["videos"],
                       r.bench["batch"]["library"]["seconds_each"],
@@ -293,6 +323,43 @@ FIGURES = [
                       r.metrics["moving-digits"]["by_digit_count"]["2"]["motion_accuracy"])),
     Figure(D, "| moving-digits test | CIDEr-D / ROUGE-L / METEOR | – | {n} / {n} / {n} |",
            lambda r: tuple(r.metrics["moving-digits"][k] for k in ("cider", "rouge_l", "meteor"))),
+    Figure(D, "`make train-airwriting` trained `models/bundles/airwriting` in {n} s wall-clock "
+              "({n} CPU seconds on {n} cores)",
+           lambda r: (r.airwriting["training"]["timings"]["end_to_end_s"],
+                      r.airwriting["training"]["timings"]["cpu_s"],
+                      r.airwriting["training"]["timings"]["cpu_cores"])),
+    Figure(D, "| airwriting-lasa test (isolated, {n} clips) | top-1 / top-5 | ≥ 0.95 | "
+              "**{n} / {n}** | {n} / {n} |",
+           lambda r: (airwriting(r, "tf", "airwriting-lasa")["isolated"]["count"],
+                      *(airwriting(r, runtime, "airwriting-lasa")["isolated"][k]
+                        for runtime in ("tf", "litert") for k in ("top1", "top5")))),
+    Figure(D, "| airwriting-lasa test (continuous, {n} streams) | event F1 | ≥ 0.85 | **{n}** | "
+              "{n} |",
+           lambda r: (airwriting(r, "tf", "airwriting-lasa")["continuous"]["streams"],
+                      *(airwriting(r, runtime, "airwriting-lasa")["continuous"]["event_f1"]
+                        for runtime in ("tf", "litert")))),
+    Figure(D, "| airwriting-real test (isolated, {n} clips) | top-1 / top-5 | ≥ 0.90 | "
+              "**{n} / {n}** | {n} / {n} |",
+           lambda r: (airwriting(r, "tf", "airwriting-real")["isolated"]["count"],
+                      *(airwriting(r, runtime, "airwriting-real")["isolated"][k]
+                        for runtime in ("tf", "litert") for k in ("top1", "top5")))),
+    Figure(D, "| airwriting-real test (continuous, {n} streams) | event F1 | ≥ 0.85 | **{n}** "
+              "({n} of {n} events) | {n} |",
+           lambda r: (airwriting(r, "tf", "airwriting-real")["continuous"]["streams"],
+                      airwriting(r, "tf", "airwriting-real")["continuous"]["event_f1"],
+                      airwriting(r, "tf", "airwriting-real")["continuous"]["matched_events"],
+                      airwriting(r, "tf", "airwriting-real")["continuous"]["true_events"],
+                      airwriting(r, "litert", "airwriting-real")["continuous"]["event_f1"])),
+    Figure(D, "MediaPipe found the hand in {n} of the real-hand set's isolated frames, its "
+              "fingertip a median {n} px from the true one",
+           lambda r: (airwriting(r, "tf", "airwriting-real")["tracking"]["hand_found"],
+                      airwriting(r, "tf", "airwriting-real")["tracking"]["tip_error_px_median"])),
+    Figure(D, "moves events' ends {n} frames earlier, a lead chosen on {n} real-hand clips of "
+              "training demonstrations {n} and {n} (event F1 {n} there)",
+           lambda r: (r.airwriting["gesture_event_options"]["end_lead"],
+                      r.airwriting["training"]["event_tuning"]["real_streams"],
+                      *r.airwriting["training"]["event_tuning"]["real_demos"],
+                      r.airwriting["training"]["event_tuning"]["real_event_f1"])),
     Figure(D, "| lasa-airwriting test (isolated, {n} clips) | top-1 / top-5 | ≥ 0.95 / ≥ 0.99 "
               "| **{n} / {n}** (macro F1 {n}) |",
            lambda r: tuple(r.metrics["lasa-airwriting"]["isolated"][k]
