@@ -25,7 +25,7 @@ README = REPO / "README.md"
 # Section -> where its text without FIGURES starts (before it, the text is not about measurements).
 SCOPES = {"Speed": None, "Demo bundle results": None, "The RNN-vs-LSTM study": None,
           "Caption a library offline": "What to expect", "Serve over gRPC": "### Soak"}
-NUMBER = r"(\d+(?:,\d{3})*(?:\.\d+)?)"
+NUMBER = r"(-?\d+(?:,\d{3})*(?:\.\d+)?)"
 # A number that is a figure: not part of a name (MobileNetV3, top-1, H.264, float32, 64x64).
 LOOSE_NUMBER = re.compile(r"(?<![\w.,])(?<![A-Za-z]-)\d+(?:,\d{3})*(?:\.\d+)?(?!\w|[.,]\d)")
 ALLOWED = [  # names, settings and targets, not measurements
