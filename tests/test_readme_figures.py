@@ -106,6 +106,13 @@ def airwriting(reports: Reports, runtime: str, benchmark: str) -> dict:
     return metrics[benchmark]
 
 
+def airwriting_isolated(reports: Reports, benchmark: str) -> tuple:
+    """clips, then TF top-1 and top-5, then LiteRT's, of an isolated air-writing table row."""
+    return (airwriting(reports, "tf", benchmark)["isolated"]["count"],
+            *(airwriting(reports, runtime, benchmark)["isolated"][k]
+              for runtime in ("tf", "litert") for k in ("top1", "top5")))
+
+
 def one(rows: list[dict], **match) -> dict:
     found = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
     assert len(found) == 1, f"expected one row with {match}, found {len(found)}"
@@ -330,9 +337,7 @@ FIGURES = [
                       r.airwriting["training"]["timings"]["cpu_cores"])),
     Figure(D, "| airwriting-lasa test (isolated, {n} clips) | top-1 / top-5 | ≥ 0.95 | "
               "**{n} / {n}** | {n} / {n} |",
-           lambda r: (airwriting(r, "tf", "airwriting-lasa")["isolated"]["count"],
-                      *(airwriting(r, runtime, "airwriting-lasa")["isolated"][k]
-                        for runtime in ("tf", "litert") for k in ("top1", "top5")))),
+           lambda r: airwriting_isolated(r, "airwriting-lasa")),
     Figure(D, "| airwriting-lasa test (continuous, {n} streams) | event F1 | ≥ 0.85 | **{n}** | "
               "{n} |",
            lambda r: (airwriting(r, "tf", "airwriting-lasa")["continuous"]["streams"],
@@ -340,9 +345,7 @@ FIGURES = [
                         for runtime in ("tf", "litert")))),
     Figure(D, "| airwriting-real test (isolated, {n} clips) | top-1 / top-5 | ≥ 0.90 | "
               "**{n} / {n}** | {n} / {n} |",
-           lambda r: (airwriting(r, "tf", "airwriting-real")["isolated"]["count"],
-                      *(airwriting(r, runtime, "airwriting-real")["isolated"][k]
-                        for runtime in ("tf", "litert") for k in ("top1", "top5")))),
+           lambda r: airwriting_isolated(r, "airwriting-real")),
     Figure(D, "| airwriting-real test (continuous, {n} streams) | event F1 | ≥ 0.85 | **{n}** "
               "({n} of {n} events) | {n} |",
            lambda r: (airwriting(r, "tf", "airwriting-real")["continuous"]["streams"],
