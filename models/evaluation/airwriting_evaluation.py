@@ -13,9 +13,8 @@ import numpy as np
 from framescribe.models.evaluation.gesture_metrics import (
     EventSpan,
     classification_metrics,
-    event_metrics,
+    tracked_event_metrics,
 )
-from framescribe.models.inference.gesture_events import extract_events
 
 BENCHMARK = "airwriting-lasa"
 CLIPS_PER_BATCH = 64
@@ -70,15 +69,13 @@ def evaluate_airwriting(pipeline, options, progress=None) -> dict:
     isolated["top1_clean"] = float(hits[clean].mean()) if clean.any() else None
     isolated["top1_varied"] = float(hits[~clean].mean()) if (~clean).any() else None
     streams = AirwritingStreams(options.split)
-    predicted, truth = [], []
+    runs = []
     for i in range(min(len(streams), options.limit or len(streams))):
         stream = streams[i]
         features = pipeline.landmark_features(stream.landmarks)
-        probabilities = pipeline.gesture_probabilities(features[None])[0]
-        events = extract_events(probabilities, pipeline.default_event_options)
-        predicted.append([EventSpan(e.label, e.start, e.end, e.confidence) for e in events])
-        truth.append([EventSpan(s.label, s.start, s.end) for s in stream.events])
-    continuous = event_metrics(predicted, truth)
+        runs.append((pipeline.gesture_probabilities(features[None])[0],
+                     [EventSpan(s.label, s.start, s.end) for s in stream.events]))
+    continuous = tracked_event_metrics(runs, pipeline.default_event_options)
     return {
         "benchmark": BENCHMARK,
         "split": options.split,

@@ -15,9 +15,8 @@ from framescribe.models.evaluation.caption_metrics import caption_metrics
 from framescribe.models.evaluation.gesture_metrics import (
     EventSpan,
     classification_metrics,
-    event_metrics,
+    tracked_event_metrics,
 )
-from framescribe.models.inference.gesture_events import extract_events
 
 BENCHMARKS = ("moving-digits", "lasa-airwriting", "airwriting-lasa", "airwriting-real")
 CLIPS_PER_BATCH = 64
@@ -90,15 +89,13 @@ def evaluate_gestures(pipeline, options: EvaluationOptions, progress=None) -> di
     metrics = classification_metrics(true_labels, np.concatenate(top_k), len(pipeline.labels))
     streams = ContinuousStreams(options.split)
     stream_count = min(len(streams), options.limit or len(streams))
-    predicted, truth = [], []
+    runs = []
     for i in range(stream_count):
         stream = streams[i]
         features = pipeline.encode(list(stream.frames))
-        probs = pipeline.gesture_probabilities(features[None])[0]
-        events = extract_events(probs, pipeline.default_event_options)
-        predicted.append([EventSpan(e.label, e.start, e.end, e.confidence) for e in events])
-        truth.append([EventSpan(s.label, s.start, s.end) for s in stream.events])
-    continuous = event_metrics(predicted, truth)
+        runs.append((pipeline.gesture_probabilities(features[None])[0],
+                     [EventSpan(s.label, s.start, s.end) for s in stream.events]))
+    continuous = tracked_event_metrics(runs, pipeline.default_event_options)
     return {
         "benchmark": "lasa-airwriting",
         "split": options.split,

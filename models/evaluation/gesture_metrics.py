@@ -138,3 +138,19 @@ def event_metrics(
         "event_recall": recall,
         "event_f1": f1,
     }
+
+
+def tracked_event_metrics(runs, options) -> dict:
+    """event_metrics of streams' per-frame probabilities through the event tracker.
+
+    runs: (probabilities (frames, 1 + labels), true EventSpans) per stream; options: the
+    EventOptions the tracker runs with (a bundle's default_event_options, or candidates while
+    tuning them)."""
+    from framescribe.models.inference.gesture_events import extract_events
+
+    predicted, truth = [], []
+    for probabilities, spans in runs:
+        predicted.append([EventSpan(e.label, e.start, e.end, e.confidence)
+                          for e in extract_events(probabilities, options)])
+        truth.append(spans)
+    return event_metrics(predicted, truth)

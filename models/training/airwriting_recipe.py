@@ -240,8 +240,8 @@ def tune_event_options(bundle: str) -> dict:
 
     from framescribe.models.bundle.bundle_writer import write_json_atomically
     from framescribe.models.data.airwriting_tracks import AirwritingStreams
-    from framescribe.models.evaluation.gesture_metrics import EventSpan, event_metrics
-    from framescribe.models.inference.gesture_events import EventOptions, extract_events
+    from framescribe.models.evaluation.gesture_metrics import EventSpan, tracked_event_metrics
+    from framescribe.models.inference.gesture_events import EventOptions
     from framescribe.models.inference.pipeline import Pipeline
 
     pipeline = Pipeline.from_bundle(bundle)
@@ -254,19 +254,13 @@ def tune_event_options(bundle: str) -> dict:
                           [EventSpan(e.label, e.start, e.end) for e in stream.events]))
     real = real_validation_runs(pipeline)
 
-    def f1(runs, options: EventOptions) -> float:
-        predicted = [[EventSpan(e.label, e.start, e.end, e.confidence)
-                      for e in extract_events(probabilities, options)]
-                     for probabilities, _ in runs]
-        return event_metrics(predicted, [truth for _, truth in runs])["event_f1"]
-
     best = EventOptions()
     scores = {}
     for name, grid, runs in (("synthetic", EVENT_GRID, synthetic), ("real", LEAD_GRID, real)):
         base, best_f1 = asdict(best), -1.0
         for values in product(*grid.values()):
             options = EventOptions(**{**base, **dict(zip(grid, values, strict=True))})
-            score = f1(runs, options)
+            score = tracked_event_metrics(runs, options)["event_f1"]
             if score > best_f1 + 1e-9:
                 best_f1, best = score, options
         scores[name] = best_f1
