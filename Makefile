@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
+# make test: pytest-xdist workers (auto: one per core, at most 4), each taking whole test files
+TEST_WORKERS ?= auto
 STAMP := $(VENV)/.setup-stamp
 # The landmark stage's MediaPipe (Tasks API only; installed --no-deps beside protobuf 7)
 MEDIAPIPE := mediapipe==1.2.3
@@ -26,7 +28,7 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	touch $@
 
 test: setup
-	$(VPY) -m pytest -q
+	$(VPY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -49,6 +49,14 @@ def tiny_bundle(tmp_path_factory):
     return directory
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Files with slow tests run first (the order is otherwise kept): `make test` spreads
+    files over pytest-xdist workers (--dist loadfile), and a long file handed out last would
+    keep one worker busy long after the others have finished."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 # In CI (CI set, as .ci/run does) a skip is a failure: .ci/run installs every tool a test needs,
 # so a skip there would only hide a test that never ran. Keep this hook at the end of the file.
 def _skip_to_failure(report) -> None:

@@ -44,6 +44,7 @@ def test_gestures_on_test_clips(pipeline):
     assert metrics["continuous"]["event_f1"] >= 0.6
 
 
+@pytest.mark.slow
 def test_demo_script_runs():
     result = subprocess.run([sys.executable, "-m", "framescribe.plugin.demo"],
                             capture_output=True, text=True, timeout=600)

@@ -123,6 +123,7 @@ def video(tmp_path_factory):
     return write_video(tmp_path_factory.mktemp("videos") / "clip.avi")
 
 
+@pytest.mark.slow
 def test_annotate_and_caption_embedded_outputs_follow_the_schema(tiny_bundle, video, tmp_path,
                                                                  capsys):
     for command in (["annotate"], ["caption", "--embedded"]):

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from framescribe.models.bundle.bundle_manifest import read_manifest
 from framescribe.models.training.caption_training import CaptionTrainingOptions
 from framescribe.models.training.gesture_training import GestureTrainingOptions
@@ -17,6 +19,7 @@ def tiny_options(tmp_path, tasks):
         checkpoint_dir=str(tmp_path / "checkpoints"), eval_limit=2, verbose=0)
 
 
+@pytest.mark.slow
 def test_train_both_heads_then_resume_from_checkpoints(tmp_path, capsys):
     options = tiny_options(tmp_path, ("captions", "gestures"))
     train(options)
