@@ -40,6 +40,7 @@ from .serving_model import ServingModel
 from .stream_call import StreamCall
 from .stream_session import StreamSession
 from .wire_events import caption_pb, gesture_pb, milliseconds
+from .wire_guard import received_request_bytes
 
 log = logging.getLogger("framescribe.server")
 
@@ -104,7 +105,8 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
     async def _admitted_clip(self, request, context) -> pb.AnnotateClipResponse:
         """The clip, if the server can take one more (ClipAdmission)."""
         self._refuse_while_draining()
-        with self.clips.admit(request.ByteSize()):
+        size = received_request_bytes()
+        with self.clips.admit(request.ByteSize() if size is None else size):
             return await self._annotate_clip(request, context)
 
     async def _annotate_clip(self, request, context) -> pb.AnnotateClipResponse:
@@ -149,6 +151,9 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         return CallLandmarks(self.pipeline, self.model, self.frame_limits)
 
     async def _frame_list_features(self, frames, features_of) -> tuple[np.ndarray, np.ndarray]:
+        """A frame list's sampled times (n,) in seconds and features (n, D). Its frames are
+        timed and sampled CLIP_WINDOW at a time, yielding to the event loop between windows:
+        3,000 frames in one go held the loop (and every live stream on it) for 10-20 ms."""
         if not frames:
             raise invalid("the clip has no frames")
         if len(frames) > self.limits.max_frames_per_clip:
@@ -158,6 +163,8 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         sampler = FrameSampler(self.pipeline.manifest.frame_rate)
         kept = []
         for i, frame in enumerate(frames):
+            if i and i % CLIP_WINDOW == 0:
+                await asyncio.sleep(0)
             t = frame_time_seconds(frame, f"frame {i}")
             try:
                 if sampler.accept(t):

@@ -35,6 +35,7 @@ from .model_batches import CaptionRequest, GestureChunk
 from .serving_model import ServingModel
 
 IN_FLIGHT_FRAMES = 64  # frames of one stream being decoded/encoded at once (backpressure)
+TRACK_SLICE = 16  # a clip's frames through the gesture timeline between event-loop yields
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ class StreamSession:
             probabilities = await self._gesture_probabilities(features)
             row = 0
             for request in chunk:
-                self._track(request, probabilities[row:row + len(request.times)])
+                await self._track(request, probabilities[row:row + len(request.times)])
                 row += len(request.times)
         now = time.perf_counter()
         for request in chunk:
@@ -213,11 +214,23 @@ class StreamSession:
             probabilities.append(result.probabilities)
         return np.concatenate(probabilities)
 
-    def _track(self, request: _Request, probabilities: np.ndarray) -> None:
+    async def _track(self, request: _Request, probabilities: np.ndarray) -> None:
         """One request's frames' (n, 1 + labels) probabilities through the timeline: emit their
-        interim labels (one InterimLabels for a grouped request), then the events they closed."""
-        interims, events = self._timeline.add(request.times, probabilities)
-        if request.grouped and interims:
+        interim labels (one InterimLabels for a grouped request), then the events they closed.
+        A clip's frames go TRACK_SLICE at a time, yielding to the event loop between slices:
+        a clip's window in one go held the loop that live streams share for milliseconds."""
+        if self.priority == LIVE or request.grouped:
+            self._track_slice(request.times, probabilities, request.grouped)
+            return
+        for start in range(0, len(request.times), TRACK_SLICE):
+            self._track_slice(request.times[start:start + TRACK_SLICE],
+                              probabilities[start:start + TRACK_SLICE], grouped=False)
+            await asyncio.sleep(0)
+
+    def _track_slice(self, times: Sequence[float], probabilities: np.ndarray,
+                     grouped: bool) -> None:
+        interims, events = self._timeline.add(times, probabilities)
+        if grouped and interims:
             self._emit(InterimLabels(tuple(interims)))
         else:
             for interim in interims:

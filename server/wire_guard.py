@@ -16,6 +16,7 @@ as one line per method at most every `log_interval_s` seconds, with the count le
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
 import logging
 import time
@@ -30,6 +31,19 @@ LOG_INTERVAL_S = 10.0
 _HINT = "(is the client's .proto current?)"
 
 
+# The current unary call's request size in bytes as received (set by the guard for the
+# behaviour it calls): admission reads it instead of ByteSize(), which walks a 3,000-frame
+# message for milliseconds on the event loop every live stream shares.
+_request_bytes: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "framescribe_request_bytes", default=None)
+
+
+def received_request_bytes() -> int | None:
+    """The serialized size of the unary request being served, or None outside a guarded
+    unary call (a request stream, or a servicer called without the interceptor)."""
+    return _request_bytes.get()
+
+
 class MalformedRequest(ValueError):
     """A request message that does not parse as the method's request type."""
 
@@ -39,6 +53,15 @@ class _Unparsable:
     """What the tolerant deserializer returns for bytes that do not parse."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class _Received:
+    """A unary request as the tolerant deserializer returns it: the message (or _Unparsable)
+    and its size on the wire, in bytes."""
+
+    message: object
+    size: int
 
 
 class WireGuardInterceptor(grpc.aio.ServerInterceptor):
@@ -79,8 +102,12 @@ class _Guard:
                 (False, True): grpc.unary_stream_rpc_method_handler,
                 (True, False): grpc.stream_unary_rpc_method_handler,
                 (True, True): grpc.stream_stream_rpc_method_handler}[streaming_in, streaming_out]
-        return make(wrapped, request_deserializer=self._deserialize,
+        deserialize = self._deserialize if streaming_in else self._deserialize_sized
+        return make(wrapped, request_deserializer=deserialize,
                     response_serializer=original.response_serializer)
+
+    def _deserialize_sized(self, data: bytes) -> _Received:
+        return _Received(self._deserialize(data), len(data))
 
     def _deserialize(self, data: bytes):
         try:
@@ -101,11 +128,14 @@ class _Guard:
         guard = self
 
         def arguments(request, context):
-            return (guard._checked(request), context) if streaming_in else (request, context)
+            if streaming_in:
+                return guard._checked(request), context
+            _request_bytes.set(request.size)  # this call's task only
+            return request.message, context
 
         def refused_unary(request) -> MalformedRequest | None:
-            if not streaming_in and isinstance(request, _Unparsable):
-                return guard._refusal(request, None)
+            if not streaming_in and isinstance(request.message, _Unparsable):
+                return guard._refusal(request.message, None)
             return None
 
         if inspect.isasyncgenfunction(behaviour):
