@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	touch $@
 
 test: setup
-	$(VPY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
+	$(VPY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile --no-loadscope-reorder --durations=25
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -51,8 +51,9 @@ def tiny_bundle(tmp_path_factory):
 
 def pytest_collection_modifyitems(items) -> None:
     """Files with slow tests run first (the order is otherwise kept): `make test` spreads
-    files over pytest-xdist workers (--dist loadfile), and a long file handed out last would
-    keep one worker busy long after the others have finished."""
+    files over pytest-xdist workers in this order (--dist loadfile --no-loadscope-reorder;
+    xdist's own order, most tests first, handed the few-but-long training files out last),
+    and a long file handed out last keeps one worker busy after the other has finished."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
 

@@ -444,15 +444,18 @@ def test_eval_limit_must_be_a_positive_integer(tiny_bundle, limit):
 @pytest.mark.slow
 def test_train_demo_with_a_keras_cv_backbone_then_annotate(tmp_path):
     bundle, checkpoints = tmp_path / "kcv", tmp_path / "ck"
+    # Small counts and --no-eval: evaluation is the same code for every backbone (covered by
+    # test_training_recipes); what is specific here is building, pretraining, training,
+    # exporting and serving a keras-cv network (~100 s on 2 cores; 170 s with evaluation).
     result = run_cli("train", "demo", "--output", bundle, "--backbone", "mobilenet_v3_small",
-                     "--clips", "12", "--streams", "12", "--epochs", "1", "--pretrain-epochs", "1",
-                     "--eval-limit", "2", "--checkpoint-dir", checkpoints, timeout=600)
+                     "--clips", "8", "--streams", "4", "--epochs", "1", "--pretrain-epochs", "1",
+                     "--no-eval", "--checkpoint-dir", checkpoints, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((bundle / "manifest.json").read_text("utf-8"))
     assert manifest["backbone"] == "mobilenet_v3_small"
     assert manifest["encoder"]["config"]["pooling"] == "avg"
-    assert set(manifest["metrics"]) == {"moving-digits", "lasa-airwriting"}
-    assert manifest["metrics"]["moving-digits"]["count"] == 2
+    assert {"frame_encoder.tflite", "caption_step.tflite", "gesture_step.tflite"} <= {
+        path.name for path in (bundle / "litert").iterdir()}
     video = write_video(tmp_path / "clip.avi")
     result = run_cli("annotate", video, "--bundle", bundle)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -81,7 +81,9 @@ def one_error_line(stderr: str, *names: str) -> str:
 
 # -- training on each fixture format ---------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize("format", ["msvd", "msrvtt"])
+# msvd only: past its reader (each format's, in test_caption_datasets.py) training is the
+# same code for both caption formats, and each run costs ~55 s on 2 cores.
+@pytest.mark.parametrize("format", ["msvd"])
 def test_train_captions_on_a_caption_dataset(tmp_path, datasets, format, capsys):
     options = fast_options(tmp_path, datasets[format], format)
     manifest = train_from_dataset(options)
