@@ -6,6 +6,7 @@ keeps serving."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -19,7 +20,12 @@ from server_helpers import DEMO, ServerThread, health_status, jpeg_frames
 
 from framescribe.models.inference.pipeline import Pipeline
 from framescribe.server.server_options import ServerOptions
-from framescribe.server.wire_guard import LOG_INTERVAL_S, WireGuardInterceptor, _RateLimitedLog
+from framescribe.server.wire_guard import (
+    LOG_INTERVAL_S,
+    WireGuardInterceptor,
+    _RateLimitedLog,
+    received_request_bytes,
+)
 from framescribe.v1 import framescribe_service_pb2 as pb
 
 SERVICE = "/framescribe.v1.FrameScribeService/"
@@ -229,3 +235,31 @@ def test_log_lines_are_rate_limited_per_method(caplog):
     assert len(messages) == 6  # at 0, 10 and 20 s, for each method
     assert messages[2].endswith("bad (9 more since the last such line, not logged)")
     assert WireGuardInterceptor(log_interval_s=1.0)  # the interval is a parameter
+
+
+def test_a_guarded_unary_behaviour_sees_its_requests_size_on_the_wire():
+    """received_request_bytes(): what clip admission counts, without walking the message."""
+    request = pb.AnnotateClipRequest(frames=pb.FrameList(frames=_frames()))
+    wire = request.SerializeToString()
+
+    async def size(message, context) -> bytes:
+        assert message == request  # the behaviour still gets the parsed message
+        return str(received_request_bytes()).encode()
+
+    async def call() -> bytes:
+        handler = grpc.method_handlers_generic_handler("test.Sizes", {
+            "Size": grpc.unary_unary_rpc_method_handler(
+                size, request_deserializer=pb.AnnotateClipRequest.FromString,
+                response_serializer=lambda data: data)})
+        server = grpc.aio.server(interceptors=[WireGuardInterceptor()])
+        server.add_generic_rpc_handlers((handler,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                return await channel.unary_unary("/test.Sizes/Size")(wire, timeout=30)
+        finally:
+            await server.stop(None)
+
+    assert int(asyncio.run(call())) == len(wire) > 0
+    assert received_request_bytes() is None  # outside a guarded call
