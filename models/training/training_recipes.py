@@ -5,7 +5,9 @@ Stages, each resumable from the checkpoint directory (a finished stage is not re
    backbone starts from random weights, or from `backbone_weights` / `backbone_preset`
    (encoder_sources.py);
 2. encode the training clips once and cache the features (the encoder is frozen from here);
-3. train the caption decoder and/or the gesture classifier on the cached features;
+3. train the caption decoder and/or the gesture classifier on the cached features (an
+   interrupted head resumes from its last epoch; a finished one is kept, named by its
+   options, so a run that failed later reuses it);
 4. write the bundle, evaluate it on the test splits and record the metrics in its manifest.
 
 `mixed_precision` runs stages 1-3 under Keras' mixed_float16 policy (output layers, softmaxes
@@ -14,6 +16,7 @@ and losses in float32); the bundle is written, exported and evaluated in float32
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -77,6 +80,21 @@ def _save_array(path: Path, **arrays) -> None:
     """np.savez atomically: a half-written cache must never be mistaken for a finished one."""
     temporary = path.with_suffix(".tmp.npz")
     np.savez(temporary, **arrays)
+    os.replace(temporary, path)
+
+
+def finished_head_path(checkpoints: Path, head: str, head_options, examples: int) -> Path:
+    """Where a head's finished weights are kept: named by what it was trained with (its
+    options and the number of training examples), so a rerun whose export or evaluation
+    failed reuses them, and a rerun with other options trains afresh."""
+    recipe = json.dumps([asdict(head_options), examples], sort_keys=True)
+    return checkpoints / f"{head}_{hashlib.sha256(recipe.encode()).hexdigest()[:12]}.weights.h5"
+
+
+def _save_weights(model, path: Path) -> None:
+    """model.save_weights atomically (a half-written file must never be resumed from)."""
+    temporary = path.with_name(path.name.replace(".weights.h5", ".tmp.weights.h5"))
+    model.save_weights(temporary)
     os.replace(temporary, path)
 
 
@@ -237,11 +255,18 @@ def _train_models(options: TrainingOptions, checkpoints: Path, started: float):
         vocabulary = CaptionVocabulary.from_captions(captions)
         decoder = build_caption_decoder(vocabulary, features.shape[-1], options.captions,
                                         keypoint_tracks=encoder.keypoint_count)
-        _log(f"training the caption decoder on {len(features)} clips", started)
         stage = time.time()
-        train_caption_decoder(decoder, vocabulary, features, captions, options.captions,
-                              checkpoint_dir=checkpoints / "caption_decoder",
-                              verbose=options.verbose)
+        done = finished_head_path(checkpoints, "caption_decoder", options.captions,
+                              options.caption_clips)
+        if done.exists():
+            decoder.load_weights(done)
+            _log(f"resumed the trained caption decoder from {done}", started)
+        else:
+            _log(f"training the caption decoder on {len(features)} clips", started)
+            train_caption_decoder(decoder, vocabulary, features, captions, options.captions,
+                                  checkpoint_dir=checkpoints / "caption_decoder",
+                                  verbose=options.verbose)
+            _save_weights(decoder, done)
         timings["caption_decoder_s"] = round(time.time() - stage, 1)
         del features
     if "gestures" in options.tasks:
@@ -249,12 +274,19 @@ def _train_models(options: TrainingOptions, checkpoints: Path, started: float):
         labels = gesture_labels()
         classifier = build_gesture_classifier(len(labels), features[0].shape[-1],
                                               options.gestures)
-        _log(f"training the {options.gestures.cell} gesture classifier on {len(features)} "
-             "streams", started)
         stage = time.time()
-        train_gesture_classifier(classifier, features, frame_labels, options.gestures,
-                                 checkpoint_dir=checkpoints / "gesture_classifier",
-                                 verbose=options.verbose)
+        done = finished_head_path(checkpoints, "gesture_classifier", options.gestures,
+                              options.gesture_streams)
+        if done.exists():
+            classifier.load_weights(done)
+            _log(f"resumed the trained gesture classifier from {done}", started)
+        else:
+            _log(f"training the {options.gestures.cell} gesture classifier on "
+                 f"{len(features)} streams", started)
+            train_gesture_classifier(classifier, features, frame_labels, options.gestures,
+                                     checkpoint_dir=checkpoints / "gesture_classifier",
+                                     verbose=options.verbose)
+            _save_weights(classifier, done)
         timings["gesture_classifier_s"] = round(time.time() - stage, 1)
     return encoder, decoder, vocabulary, classifier, labels, timings
 
