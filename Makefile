@@ -17,6 +17,9 @@ setup: $(STAMP)
 
 # Re-runs only when pyproject.toml changes (or the venv is new); an existing venv is reused.
 # MediaPipe goes in with --no-deps (see the landmarks extra in pyproject.toml).
+# Keep pip's byte-compiling (about half the install's time): where PYTHONDONTWRITEBYTECODE
+# is set, as on CI machines, nothing caches it later, and every test process would compile
+# TensorFlow's sources on import (~20 s each).
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --upgrade pip

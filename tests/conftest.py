@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +18,25 @@ if _TESTS not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory):
-    """A complete bundle with untrained models: real files, real loading, fast to build."""
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A complete bundle with untrained models: real files, real loading. Built once per run
+    (~23 s): pytest-xdist workers share it, the first to ask builds it under a lock. Tests
+    read it; one that changes a bundle changes a copy."""
+    run_folder = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_folder = run_folder.parent  # the run's folder, above each worker's own
+    directory = run_folder / "shared-bundles" / "tiny"
+    directory.parent.mkdir(exist_ok=True)
+    with (directory.parent / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not directory.exists():
+            partial = directory.with_name(f"tiny.partial-{os.getpid()}")
+            _build_tiny_bundle(partial)
+            partial.rename(directory)  # whole or absent: never half-built
+    return directory
+
+
+def _build_tiny_bundle(directory: Path) -> None:
     import keras
 
     from framescribe.models.bundle.bundle_manifest import BundleManifest, ModelEntry
@@ -42,11 +61,9 @@ def tiny_bundle(tmp_path_factory):
     manifest = BundleManifest(name="tiny", version="1", frame_rate=10.0,
                               caption_segment_frames=16, encoder=ModelEntry("", {}),
                               caption_max_length=8)
-    directory = tmp_path_factory.mktemp("bundles") / "tiny"
     save_bundle(directory, manifest, encoder=encoder, caption_decoder=decoder,
                 vocabulary=vocabulary, gesture_classifier=classifier, labels=labels)
     export_litert(directory, log=lambda line: None)
-    return directory
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -448,7 +448,7 @@ def test_train_demo_with_a_keras_cv_backbone_then_annotate(tmp_path):
     # test_training_recipes); what is specific here is building, pretraining, training,
     # exporting and serving a keras-cv network (~100 s on 2 cores; 170 s with evaluation).
     result = run_cli("train", "demo", "--output", bundle, "--backbone", "mobilenet_v3_small",
-                     "--clips", "8", "--streams", "4", "--epochs", "1", "--pretrain-epochs", "1",
+                     "--clips", "8", "--streams", "2", "--epochs", "1", "--pretrain-epochs", "1",
                      "--no-eval", "--checkpoint-dir", checkpoints, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((bundle / "manifest.json").read_text("utf-8"))
