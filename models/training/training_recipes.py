@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,21 @@ def finished_head_path(checkpoints: Path, head: str, head_options, examples: int
     failed reuses them, and a rerun with other options trains afresh."""
     recipe = json.dumps([asdict(head_options), examples], sort_keys=True)
     return checkpoints / f"{head}_{hashlib.sha256(recipe.encode()).hexdigest()[:12]}.weights.h5"
+
+
+def _train_or_resume(model, head: str, head_options, examples: int, checkpoints: Path,
+                     started: float, what: str, fit: Callable[[], object]) -> None:
+    """Load a head's finished weights when a run with the same options left them
+    (finished_head_path); else train it with fit() and keep them. what: the head and its
+    data, for the log ("caption decoder on 16 clips")."""
+    done = finished_head_path(checkpoints, head, head_options, examples)
+    if done.exists():
+        model.load_weights(done)
+        _log(f"resumed the trained {head.replace('_', ' ')} from {done}", started)
+        return
+    _log(f"training the {what}", started)
+    fit()
+    _save_weights(model, done)
 
 
 def _save_weights(model, path: Path) -> None:
@@ -256,17 +272,13 @@ def _train_models(options: TrainingOptions, checkpoints: Path, started: float):
         decoder = build_caption_decoder(vocabulary, features.shape[-1], options.captions,
                                         keypoint_tracks=encoder.keypoint_count)
         stage = time.time()
-        done = finished_head_path(checkpoints, "caption_decoder", options.captions,
-                              options.caption_clips)
-        if done.exists():
-            decoder.load_weights(done)
-            _log(f"resumed the trained caption decoder from {done}", started)
-        else:
-            _log(f"training the caption decoder on {len(features)} clips", started)
-            train_caption_decoder(decoder, vocabulary, features, captions, options.captions,
-                                  checkpoint_dir=checkpoints / "caption_decoder",
-                                  verbose=options.verbose)
-            _save_weights(decoder, done)
+        _train_or_resume(
+            decoder, "caption_decoder", options.captions, options.caption_clips, checkpoints,
+            started, f"caption decoder on {len(features)} clips",
+            lambda: train_caption_decoder(decoder, vocabulary, features, captions,
+                                          options.captions,
+                                          checkpoint_dir=checkpoints / "caption_decoder",
+                                          verbose=options.verbose))
         timings["caption_decoder_s"] = round(time.time() - stage, 1)
         del features
     if "gestures" in options.tasks:
@@ -275,18 +287,14 @@ def _train_models(options: TrainingOptions, checkpoints: Path, started: float):
         classifier = build_gesture_classifier(len(labels), features[0].shape[-1],
                                               options.gestures)
         stage = time.time()
-        done = finished_head_path(checkpoints, "gesture_classifier", options.gestures,
-                              options.gesture_streams)
-        if done.exists():
-            classifier.load_weights(done)
-            _log(f"resumed the trained gesture classifier from {done}", started)
-        else:
-            _log(f"training the {options.gestures.cell} gesture classifier on "
-                 f"{len(features)} streams", started)
-            train_gesture_classifier(classifier, features, frame_labels, options.gestures,
-                                     checkpoint_dir=checkpoints / "gesture_classifier",
-                                     verbose=options.verbose)
-            _save_weights(classifier, done)
+        _train_or_resume(
+            classifier, "gesture_classifier", options.gestures, options.gesture_streams,
+            checkpoints, started,
+            f"{options.gestures.cell} gesture classifier on {len(features)} streams",
+            lambda: train_gesture_classifier(classifier, features, frame_labels,
+                                             options.gestures,
+                                             checkpoint_dir=checkpoints / "gesture_classifier",
+                                             verbose=options.verbose))
         timings["gesture_classifier_s"] = round(time.time() - stage, 1)
     return encoder, decoder, vocabulary, classifier, labels, timings
 
