@@ -14,7 +14,8 @@ client do) frame by frame, with the server's limits:
 - each decoded frame's size again (a header can understate it);
 - memory: RLIMIT_AS (a second line of defence), and at most AHEAD chunks sent and not yet
   acknowledged by the server (the worker waits for an ack before running further ahead).
-It imports only OpenCV, numpy and framescribe.models.video.
+It imports only OpenCV, numpy, framescribe.models.video and
+process_niceness.
 
 Protocol on stdin/stdout (little-endian; u32 = unsigned 32-bit):
 - Startup: the worker writes READY.
@@ -45,6 +46,8 @@ import cv2
 import numpy as np
 
 from framescribe.models.video import TimedFrame, VideoError, fitted_chunks, open_source
+
+from .process_niceness import nice_process
 
 READY = b"READY"
 CHUNK, END, FAIL = b"C", b"E", b"F"
@@ -190,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit-mib", type=int, default=0, help="RLIMIT_AS; 0: none")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.nice(BACKGROUND_NICENESS)  # clip work yields the CPU to the server's live streams
+    nice_process(BACKGROUND_NICENESS)  # clip work yields the CPU to the server's live streams
     cv2.setNumThreads(1)
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
     if args.memory_limit_mib:

@@ -39,7 +39,6 @@ and the server, which drains first, closes its workers itself.
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
 import signal
 import struct
@@ -54,6 +53,7 @@ from framescribe.models.video import VideoError, fit_frame
 from framescribe.v1 import framescribe_service_pb2 as pb
 
 from .frame_decoding import FrameError, FrameLimits, decode_image
+from .process_niceness import nice_process
 
 READY = b"READY"
 STATUS_OK, STATUS_FAILED = 0, 1
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if args.niceness:
-        os.nice(args.niceness)  # before the interpreter starts its threads: they inherit it
+        nice_process(args.niceness)  # every thread; those started later inherit it
     try:
         serve(args.bundle, args.max_pixels_per_frame, sys.stdin.buffer, sys.stdout.buffer,
               args.heads)

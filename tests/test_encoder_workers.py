@@ -112,6 +112,10 @@ def test_clips_encode_and_caption_on_a_nicer_background_worker_with_the_same_res
         assert sorted(nice.values()) == [os.getpriority(os.PRIO_PROCESS, 0),
                                          os.getpriority(os.PRIO_PROCESS, 0)
                                          + BACKGROUND_NICENESS]
+        for pid, niceness in nice.items():  # every thread, not only the one that niced it
+            threads = [int(stat.read_text().rsplit(")", 1)[1].split()[16])
+                       for stat in Path(f"/proc/{pid}/task").glob("*/stat")]
+            assert len(threads) > 1 and set(threads) == {niceness}, (pid, threads)
     finally:
         lanes.close()
 
