@@ -14,8 +14,7 @@ client do) frame by frame, with the server's limits:
 - each decoded frame's size again (a header can understate it);
 - memory: RLIMIT_AS (a second line of defence), and at most AHEAD chunks sent and not yet
   acknowledged by the server (the worker waits for an ack before running further ahead).
-It imports only OpenCV, numpy, framescribe.models.video and
-process_niceness.
+It imports only OpenCV, numpy, framescribe.models.video and process_niceness.
 
 Protocol on stdin/stdout (little-endian; u32 = unsigned 32-bit):
 - Startup: the worker writes READY.

@@ -61,7 +61,7 @@ def test_finished_heads_are_named_by_their_options(tmp_path):
     name = finished_head_path(tmp_path, "gesture_classifier", options.gestures, 4)
     assert name == finished_head_path(tmp_path, "gesture_classifier", options.gestures, 4)
     assert name != finished_head_path(tmp_path, "gesture_classifier",
-                                  replace(options.gestures, units=4), 4)
+                                      replace(options.gestures, units=4), 4)
     assert name != finished_head_path(tmp_path, "gesture_classifier", options.gestures, 5)
     assert name.name.startswith("gesture_classifier_") and name.name.endswith(".weights.h5")
 
