@@ -7,8 +7,10 @@ waiting; an item may count as several, e.g. an array of n frames, through `size_
 event loop. Each caller gets its own result (or the batch's exception; a result that is an
 exception instance fails just its item). Up to `max_in_flight` groups run at once, for
 executors with that many threads (e.g. a pool of worker processes). The wait ends early when
-the optional `upstream()` count says no more items are on their way (nothing being decoded or
-encoded upstream): a lone request is not held for company that cannot come. The queue is
+the optional `upstream(priority)` count says no more items of the batch's priority are on
+their way (nothing being decoded or encoded upstream for it): a lone request is not held for
+company that cannot come, and a live item never waits for a clip's frames, which could not join
+its batch anyway. The queue is
 bounded: at `max_queued` waiting items `submit` raises QueueFull (unary calls: the server
 answers RESOURCE_EXHAUSTED instead of letting memory and latency grow without limit), or with
 `wait=True` waits for room (streams: backpressure reaches the client through gRPC flow control).
@@ -68,20 +70,23 @@ class DynamicBatcher(Generic[Item, Result]):
     def __init__(self, name: str, process: Callable[[Sequence[Item]], Sequence[Result]],
                  executor: Executor, options: BatcherOptions = BatcherOptions(),
                  on_batch: Callable[[str, int, int], None] | None = None,
-                 upstream: Callable[[], int] | None = None,
+                 upstream: Callable[[int], int] | None = None,
                  size_of: Callable[[Item], int] | None = None,
                  process_background: Callable[[Sequence[Item]], Sequence[Result]] | None = None):
         """on_batch(name, batch size, items still queued) is called after each batch (metrics).
-        upstream() counts the items still being prepared that will be submitted here soon;
-        None means unknown (always wait up to max_delay_s). size_of(item): how many units
-        (e.g. frames) an item counts as in max_batch_size and max_queued; None: 1 each.
+        upstream(priority) counts the items of that priority still being prepared that will be
+        submitted here soon; None means unknown (always wait up to max_delay_s).
+        size_of(item): how many units (e.g. frames) an item counts as in max_batch_size and
+        max_queued; None: 1 each.
         process_background: runs the BACKGROUND batches in a lane of their own (None: they
         share process() and its slots)."""
         self.name = name
         self._upstream = upstream
         self._size_of = size_of or (lambda item: 1)
         self._waiting_size = 0  # units waiting
+        self._waiting_units: dict[int, int] = {}  # of them, by priority
         self.running = 0  # units in the process() calls now running
+        self._running_units: dict[int, int] = {}  # of them, by priority
         self._process = process
         self._process_background = process_background
         self._executor = executor
@@ -122,11 +127,16 @@ class DynamicBatcher(Generic[Item, Result]):
         self._priorities.clear()
         self._arrivals.clear()
         self._waiting_size = 0
+        self._waiting_units.clear()
 
     @property
     def pending(self) -> int:
         """Units waiting or being processed."""
         return self._waiting_size + self.running
+
+    def pending_of(self, priority: int) -> int:
+        """Units of one priority waiting or being processed."""
+        return self._waiting_units.get(priority, 0) + self._running_units.get(priority, 0)
 
     async def submit(self, item: Item, wait: bool = False, priority: int = LIVE) -> Result:
         """The item's result. A full queue raises QueueFull, or with wait=True waits."""
@@ -150,7 +160,9 @@ class DynamicBatcher(Generic[Item, Result]):
         self._waiting[place:place] = zip(items, futures, strict=True)
         self._priorities[place:place] = [priority] * len(items)
         self._arrivals[place:place] = [loop.time()] * len(items)
-        self._waiting_size += sum(map(self._size_of, items))
+        units = sum(map(self._size_of, items))
+        self._waiting_size += units
+        self._waiting_units[priority] = self._waiting_units.get(priority, 0) + units
         self._arrived.set()
         self._changed.set()
         try:
@@ -167,12 +179,14 @@ class DynamicBatcher(Generic[Item, Result]):
             if not self._waiting:
                 self._arrived.clear()
                 continue
-            if self._choose(loop) is None:
+            chosen = self._choose(loop)
+            if chosen is None:
                 self._changed.clear()  # until a batch ends or an item arrives
                 await self._changed.wait()
                 continue
-            if self._waiting_size < self.options.max_batch_size and self.options.max_delay_s:
-                await self._gather_more(loop)
+            if self._waiting_units[chosen] < self.options.max_batch_size \
+                    and self.options.max_delay_s:
+                await self._gather_more(loop, chosen)
             priority = self._choose(loop)
             if priority is None:  # a live item arrived and its lane is full
                 continue
@@ -184,7 +198,7 @@ class DynamicBatcher(Generic[Item, Result]):
                 self._arrived.clear()
             if not batch:
                 continue
-            task = loop.create_task(self._run_batch(loop, batch, size, background))
+            task = loop.create_task(self._run_batch(loop, batch, size, priority))
             self._batches.add(task)
             if background:
                 self._background.add(task)
@@ -222,10 +236,12 @@ class DynamicBatcher(Generic[Item, Result]):
 
     async def _run_batch(self, loop: asyncio.AbstractEventLoop,
                          batch: list[tuple[Item, asyncio.Future]], size: int,
-                         background: bool = False) -> None:
+                         priority: int = LIVE) -> None:
         """One process() call on the executor; every caller gets its result or the error (a
         result that is an exception fails only its own item)."""
         self.running += size
+        self._running_units[priority] = self._running_units.get(priority, 0) + size
+        background = priority >= BACKGROUND
         try:
             process = self._process_background if background and self._process_background \
                 else self._process
@@ -241,6 +257,7 @@ class DynamicBatcher(Generic[Item, Result]):
             return
         finally:
             self.running -= size
+            self._running_units[priority] -= size
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
@@ -267,14 +284,15 @@ class DynamicBatcher(Generic[Item, Result]):
         del self._priorities[start:start + count]
         del self._arrivals[start:start + count]
         self._waiting_size -= size
+        self._waiting_units[priority] -= size
         return taken, size
 
-    async def _gather_more(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait up to max_delay_s, returning early once a full batch is waiting or nothing more
-        is on its way (upstream() == 0)."""
+    async def _gather_more(self, loop: asyncio.AbstractEventLoop, priority: int) -> None:
+        """Wait up to max_delay_s, returning early once a full batch of `priority` is waiting
+        or nothing more of it is on its way (upstream(priority) == 0)."""
         deadline = loop.time() + self.options.max_delay_s
-        while self._waiting_size < self.options.max_batch_size:
-            if self._upstream is not None and self._upstream() == 0:
+        while self._waiting_units[priority] < self.options.max_batch_size:
+            if self._upstream is not None and self._upstream(priority) == 0:
                 return
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -260,15 +260,16 @@ class FrameScribeServicer(pb_grpc.FrameScribeServiceServicer):
         for frame, index in frames:
             if frame.WhichOneof("content") != "image":
                 raise invalid(f"frame {index}: this bundle reads images; set Frame.image")
+        priority = LIVE if streaming else BACKGROUND
         if self.model.encodes_images:  # the encoder workers decode them
             items = [[(frame.image, index) for frame, index in chunk]
                      for chunk in _chunks(frames, DECODE_CHUNK)]
         else:
             items = await asyncio.gather(*(
-                self.model.decode_frames(len(chunk), self._decode_and_fit, chunk)
+                self.model.decode_frames(len(chunk), priority, self._decode_and_fit, chunk)
                 for chunk in _chunks(frames, DECODE_CHUNK)))
         return np.concatenate(await self.model.encoder.submit_many(
-            items, wait=streaming, priority=LIVE if streaming else BACKGROUND))
+            items, wait=streaming, priority=priority))
 
     async def _encode_fitted(self, frames: np.ndarray) -> np.ndarray:
         """Fitted frames (n, size, size, 3) -> (n, D) features, DECODE_CHUNK frames per

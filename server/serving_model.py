@@ -33,7 +33,7 @@ import numpy as np
 
 from framescribe.models.inference.pipeline import Pipeline
 
-from .dynamic_batcher import BatcherOptions, DynamicBatcher
+from .dynamic_batcher import BACKGROUND, LIVE, BatcherOptions, DynamicBatcher
 from .encoder_pool import EncoderPool
 from .model_batches import (
     CaptionRequest,
@@ -77,7 +77,8 @@ class ServingModel:
                                                  initializer=_lower_priority)
         self.decode_pool = ThreadPoolExecutor(decode_threads,
                                               thread_name_prefix="framescribe-decode")
-        self.decoding = 0  # frames on the decode pool now (they go to the encoder next)
+        # frames on the decode pool now, by priority (they go to the encoder next)
+        self.decoding: dict[int, int] = {LIVE: 0, BACKGROUND: 0}
         # With workers nothing is decoded before the encoder (decoding stays 0): a batch starts
         # as soon as a worker is free, and grows while all of them are busy.
         frames = BatcherOptions(max_batch_size, max_delay_s, max_queued, encoder_calls,
@@ -85,13 +86,13 @@ class ServingModel:
         encode = encoder_pool.encode if encoder_pool is not None else self._encode
         self.encoder = DynamicBatcher(
             "encoder", encode, self.encoder_thread, frames, on_batch,
-            upstream=lambda: self.decoding, size_of=len,
+            upstream=self.decoding.__getitem__, size_of=len,
             process_background=encoder_pool.encode_background if background_calls else None)
         self.gestures = DynamicBatcher(
             "gesture_step", self._gesture_steps, self.gesture_thread,
             BatcherOptions(GESTURE_BATCH, max_delay_s, max(max_queued, GESTURE_BATCH), 1,
                            max(1, background_calls)), on_batch,
-            upstream=lambda: self.decoding + self.encoder.pending,
+            upstream=lambda priority: self.decoding[priority] + self.encoder.pending_of(priority),
             process_background=(encoder_pool.gesture_steps_background if background_calls
                                 else None))
         self.captions = DynamicBatcher(
@@ -129,14 +130,15 @@ class ServingModel:
     async def run_on_decode_pool(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.decode_pool, function, *args)
 
-    async def decode_frames(self, frames: int, function, *args):
-        """function(*args) on the decode pool, counted as `frames` frames on their way to the
-        encoder while it runs (the batchers do not wait for company when none is coming)."""
-        self.decoding += frames
+    async def decode_frames(self, frames: int, priority: int, function, *args):
+        """function(*args) on the decode pool, counted as `frames` frames of `priority` on their
+        way to the encoder while it runs (the batchers do not wait for company when none is
+        coming)."""
+        self.decoding[priority] += frames
         try:
             return await self.run_on_decode_pool(function, *args)
         finally:
-            self.decoding -= frames
+            self.decoding[priority] -= frames
 
     # -- batch functions (model thread) ----------------------------------------------------
     def _encode(self, chunks: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -161,8 +161,54 @@ def test_nothing_upstream_means_no_wait_for_company():
         await batcher.stop()
         return [len(b) for b in batches]
 
-    assert run(batch_sizes(lambda: 0)) == [1, 1]
+    assert run(batch_sizes(lambda priority: 0)) == [1, 1]
     assert run(batch_sizes(None)) == [2]
+
+
+def test_a_live_item_does_not_wait_for_a_clips_frames_upstream():
+    """upstream counts by priority: a lone live item waits for live company only. With only
+    background items on their way it runs at once (a second live item 0.1 s later forms its
+    own batch; delay 1 s), as a live stream's gesture step must not wait for the frames a clip
+    has in the encoder, which go to another batch anyway; with live items on their way, it
+    waits and the two share a batch."""
+
+    async def live_batch_sizes(upstream):
+        executor = ThreadPoolExecutor(1)
+        batches = []
+        batcher = DynamicBatcher("test", lambda items: batches.append(list(items)) or list(items),
+                                 executor, BatcherOptions(max_batch_size=8, max_delay_s=1.0),
+                                 upstream=upstream)
+        first = asyncio.ensure_future(batcher.submit(1, priority=LIVE))
+        await asyncio.sleep(0.1)
+        await asyncio.gather(first, batcher.submit(2, priority=LIVE))
+        await batcher.stop()
+        return [len(b) for b in batches]
+
+    assert run(live_batch_sizes(lambda priority: 0 if priority == LIVE else 100)) == [1, 1]
+    assert run(live_batch_sizes(lambda priority: 100 if priority == LIVE else 0)) == [2]
+
+
+def test_pending_is_counted_by_priority():
+    """pending_of(priority): the units of that priority waiting or running, the others not."""
+
+    async def main():
+        release = threading.Event()
+        executor = ThreadPoolExecutor(1)
+        batcher = DynamicBatcher("test", lambda items: release.wait(10) and list(items),
+                                 executor, BatcherOptions(max_batch_size=4, max_delay_s=0.0),
+                                 size_of=len)
+        running = asyncio.ensure_future(batcher.submit("abc", priority=BACKGROUND))
+        await asyncio.sleep(0.1)  # its batch is running, blocked
+        waiting = asyncio.ensure_future(batcher.submit("de", priority=LIVE))
+        await asyncio.sleep(0.1)
+        counts = batcher.pending_of(LIVE), batcher.pending_of(BACKGROUND), batcher.pending
+        release.set()
+        await asyncio.gather(running, waiting)
+        after = batcher.pending_of(LIVE), batcher.pending_of(BACKGROUND)
+        await batcher.stop()
+        return counts, after
+
+    assert run(main()) == ((2, 3, 5), (0, 0))
 
 
 def test_sized_items_fill_batches_by_units():
