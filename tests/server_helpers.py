@@ -98,10 +98,19 @@ def child_pids(pid: int, module: str | None = None) -> list[int]:
     """The processes `pid` started, from any of its threads (e.g. a server's encoder workers);
     with `module`, only those whose command line names it (python -m MODULE)."""
     children = sorted(int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-                      for child in (task / "children").read_text().split())
+                      for child in _task_children(task))
     if module is None:
         return children
     return [child for child in children if module.encode() in _cmdline(child)]
+
+
+def _task_children(task: Path) -> list[str]:
+    """The pids a thread started; none once the thread has exited (threads come and go: e.g.
+    asyncio starts one to wait for each subprocess)."""
+    try:
+        return (task / "children").read_text().split()
+    except OSError:  # FileNotFoundError, or ESRCH from a thread exiting as it is read
+        return []
 
 
 def _cmdline(pid: int) -> bytes:
