@@ -184,7 +184,7 @@ class DynamicBatcher(Generic[Item, Result]):
                 self._changed.clear()  # until a batch ends or an item arrives
                 await self._changed.wait()
                 continue
-            if self._waiting_units[chosen] < self.options.max_batch_size \
+            if self._waiting_units.get(chosen, 0) < self.options.max_batch_size \
                     and self.options.max_delay_s:
                 await self._gather_more(loop, chosen)
             priority = self._choose(loop)
@@ -291,7 +291,7 @@ class DynamicBatcher(Generic[Item, Result]):
         """Wait up to max_delay_s, returning early once a full batch of `priority` is waiting
         or nothing more of it is on its way (upstream(priority) == 0)."""
         deadline = loop.time() + self.options.max_delay_s
-        while self._waiting_units[priority] < self.options.max_batch_size:
+        while self._waiting_units.get(priority, 0) < self.options.max_batch_size:
             if self._upstream is not None and self._upstream(priority) == 0:
                 return
             remaining = deadline - loop.time()
