@@ -83,10 +83,8 @@ class DynamicBatcher(Generic[Item, Result]):
         self.name = name
         self._upstream = upstream
         self._size_of = size_of or (lambda item: 1)
-        self._waiting_size = 0  # units waiting
-        self._waiting_units: dict[int, int] = {}  # of them, by priority
-        self.running = 0  # units in the process() calls now running
-        self._running_units: dict[int, int] = {}  # of them, by priority
+        self._waiting_units: dict[int, int] = {}  # units waiting, by priority
+        self._running_units: dict[int, int] = {}  # units in the process() calls now running
         self._process = process
         self._process_background = process_background
         self._executor = executor
@@ -106,7 +104,12 @@ class DynamicBatcher(Generic[Item, Result]):
     @property
     def queued(self) -> int:
         """Units waiting (items, or what size_of counts)."""
-        return self._waiting_size
+        return sum(self._waiting_units.values())
+
+    @property
+    def running(self) -> int:
+        """Units in the process() calls now running."""
+        return sum(self._running_units.values())
 
     def start(self) -> None:
         if self._worker is None:
@@ -126,13 +129,12 @@ class DynamicBatcher(Generic[Item, Result]):
         self._waiting.clear()
         self._priorities.clear()
         self._arrivals.clear()
-        self._waiting_size = 0
         self._waiting_units.clear()
 
     @property
     def pending(self) -> int:
         """Units waiting or being processed."""
-        return self._waiting_size + self.running
+        return self.queued + self.running
 
     def pending_of(self, priority: int) -> int:
         """Units of one priority waiting or being processed."""
@@ -147,7 +149,7 @@ class DynamicBatcher(Generic[Item, Result]):
         """The items' results, in order; they may be processed in different batches. Queued
         together (a full queue is checked once, so it may hold up to len(items) - 1 more than
         max_queued), after the waiting items of the same or a more urgent priority."""
-        while self._waiting_size >= self.options.max_queued:
+        while self.queued >= self.options.max_queued:
             if not wait:
                 raise QueueFull(f"the {self.name} queue is full ({self.options.max_queued} "
                                 "items waiting); retry later or send fewer frames at once")
@@ -160,9 +162,8 @@ class DynamicBatcher(Generic[Item, Result]):
         self._waiting[place:place] = zip(items, futures, strict=True)
         self._priorities[place:place] = [priority] * len(items)
         self._arrivals[place:place] = [loop.time()] * len(items)
-        units = sum(map(self._size_of, items))
-        self._waiting_size += units
-        self._waiting_units[priority] = self._waiting_units.get(priority, 0) + units
+        self._waiting_units[priority] = (self._waiting_units.get(priority, 0)
+                                         + sum(map(self._size_of, items)))
         self._arrived.set()
         self._changed.set()
         try:
@@ -239,7 +240,6 @@ class DynamicBatcher(Generic[Item, Result]):
                          priority: int = LIVE) -> None:
         """One process() call on the executor; every caller gets its result or the error (a
         result that is an exception fails only its own item)."""
-        self.running += size
         self._running_units[priority] = self._running_units.get(priority, 0) + size
         background = priority >= BACKGROUND
         try:
@@ -256,7 +256,6 @@ class DynamicBatcher(Generic[Item, Result]):
                     future.set_exception(error)
             return
         finally:
-            self.running -= size
             self._running_units[priority] -= size
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
@@ -266,7 +265,7 @@ class DynamicBatcher(Generic[Item, Result]):
             else:
                 future.set_result(result)
         if self._on_batch is not None:
-            self._on_batch(self.name, size, self._waiting_size)
+            self._on_batch(self.name, size, self.queued)
 
     def _take_batch(self, priority: int) -> tuple[list[tuple[Item, asyncio.Future]], int]:
         """The waiting items of the next batch: the first ones of `priority` (at least one; up
@@ -283,7 +282,6 @@ class DynamicBatcher(Generic[Item, Result]):
         del self._waiting[start:start + count]
         del self._priorities[start:start + count]
         del self._arrivals[start:start + count]
-        self._waiting_size -= size
         self._waiting_units[priority] -= size
         return taken, size
 
