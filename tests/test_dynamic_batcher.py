@@ -145,24 +145,26 @@ def test_submit_many_returns_results_in_order_across_batches():
     assert [len(b) for b in batches] == [4, 4, 2]
 
 
+async def _two_live_items_batch_sizes(upstream) -> list[int]:
+    """The batch sizes when a live item is submitted, then another 0.1 s later, to a batcher
+    whose delay (1 s) would let the second join the first."""
+    executor = ThreadPoolExecutor(1)
+    batches = []
+    batcher = DynamicBatcher("test", lambda items: batches.append(list(items)) or list(items),
+                             executor, BatcherOptions(max_batch_size=8, max_delay_s=1.0),
+                             upstream=upstream)
+    first = asyncio.ensure_future(batcher.submit(1, priority=LIVE))
+    await asyncio.sleep(0.1)
+    await asyncio.gather(first, batcher.submit(2, priority=LIVE))
+    await batcher.stop()
+    return [len(b) for b in batches]
+
+
 def test_nothing_upstream_means_no_wait_for_company():
     """With upstream() == 0 a lone item runs at once; a second one submitted 0.1 s later
     forms its own batch, although the delay (1 s) would have let it join the first."""
-
-    async def batch_sizes(upstream):
-        executor = ThreadPoolExecutor(1)
-        batches = []
-        batcher = DynamicBatcher("test", lambda items: batches.append(list(items)) or list(items),
-                                 executor, BatcherOptions(max_batch_size=8, max_delay_s=1.0),
-                                 upstream=upstream)
-        first = asyncio.ensure_future(batcher.submit(1))
-        await asyncio.sleep(0.1)
-        await asyncio.gather(first, batcher.submit(2))
-        await batcher.stop()
-        return [len(b) for b in batches]
-
-    assert run(batch_sizes(lambda priority: 0)) == [1, 1]
-    assert run(batch_sizes(None)) == [2]
+    assert run(_two_live_items_batch_sizes(lambda priority: 0)) == [1, 1]
+    assert run(_two_live_items_batch_sizes(None)) == [2]
 
 
 def test_a_live_item_does_not_wait_for_a_clips_frames_upstream():
@@ -171,21 +173,8 @@ def test_a_live_item_does_not_wait_for_a_clips_frames_upstream():
     own batch; delay 1 s), as a live stream's gesture step must not wait for the frames a clip
     has in the encoder, which go to another batch anyway; with live items on their way, it
     waits and the two share a batch."""
-
-    async def live_batch_sizes(upstream):
-        executor = ThreadPoolExecutor(1)
-        batches = []
-        batcher = DynamicBatcher("test", lambda items: batches.append(list(items)) or list(items),
-                                 executor, BatcherOptions(max_batch_size=8, max_delay_s=1.0),
-                                 upstream=upstream)
-        first = asyncio.ensure_future(batcher.submit(1, priority=LIVE))
-        await asyncio.sleep(0.1)
-        await asyncio.gather(first, batcher.submit(2, priority=LIVE))
-        await batcher.stop()
-        return [len(b) for b in batches]
-
-    assert run(live_batch_sizes(lambda priority: 0 if priority == LIVE else 100)) == [1, 1]
-    assert run(live_batch_sizes(lambda priority: 100 if priority == LIVE else 0)) == [2]
+    assert run(_two_live_items_batch_sizes(lambda p: 0 if p == LIVE else 100)) == [1, 1]
+    assert run(_two_live_items_batch_sizes(lambda p: 100 if p == LIVE else 0)) == [2]
 
 
 def test_pending_is_counted_by_priority():
