@@ -169,6 +169,13 @@ def soak_floor(r: Reports, name: str) -> str:
     return "met" if r.soak["floors"][name]["met"] else "missed"
 
 
+def soak_rss_band(r: Reports) -> tuple[float, float]:
+    """The server's least and greatest RSS sample (MiB) from the baseline on."""
+    rss = r.soak["rss"]
+    samples = [server for at_s, server, _ in rss["timeline"] if at_s >= rss["baseline_at_s"]]
+    return min(samples), max(samples)
+
+
 def soak_compared(r: Reports, name: str) -> tuple[int, int]:
     counts = r.soak["events"][name]
     return counts["equal"], counts["equal"] + counts["unequal"]
@@ -468,6 +475,10 @@ FIGURES = [
            lambda r: (r.soak["rss"]["server_mib"]["baseline"], r.soak["rss"]["baseline_at_s"] / 60,
                       r.soak["rss"]["server_mib"]["end"], r.soak["rss"]["server_mib"]["growth_pct"],
                       soak_floor(r, "rss_growth_pct"))),
+    Figure(G, "From minute {n} on, sampled every {n} s, the server's RSS stayed between {n} and "
+              "{n} MiB",
+           lambda r: (r.soak["rss"]["baseline_at_s"] / 60, r.soak["settings"]["progress_every_s"],
+                      *soak_rss_band(r))),
     Figure(G, "child processes (encoder workers, clip decoder) {n} -> {n} MiB",
            lambda r: (r.soak["rss"]["workers_mib"]["baseline"],
                       r.soak["rss"]["workers_mib"]["end"])),
