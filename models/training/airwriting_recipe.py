@@ -165,7 +165,7 @@ def train_airwriting(options: AirwritingTrainingOptions) -> dict:
     from framescribe.models.bundle.bundle_writer import save_bundle
     from framescribe.models.data.lasa_airwriting_paths import GESTURE_FRAMES, gesture_labels
     from framescribe.models.inference.fingertip_features import FINGERTIP_FEATURE_DIM
-    from framescribe.models.runtimes.litert_export import export_litert, record_litert_metrics
+    from framescribe.models.runtimes.litert_export import export_litert
     from framescribe.models.runtimes.tf_setup import configure_tensorflow
     from framescribe.models.training.gesture_training import build_gesture_classifier
 
@@ -195,13 +195,7 @@ def train_airwriting(options: AirwritingTrainingOptions) -> dict:
     save_bundle(options.output, manifest, gesture_classifier=classifier, labels=labels)
     _log(f"wrote the bundle {options.output}", started)
     export_litert(options.output, log=lambda line: _log(f"LiteRT {line}", started))
-    tuned = tune_event_options(options.output)
-    _log(f"event options {tuned['options']}: validation event F1 "
-         f"{tuned['synthetic_event_f1']:.4f} (synthetic), {tuned['real_event_f1']:.4f} "
-         "(real hand)", started)
-    if options.evaluate:
-        evaluate_and_report(options.output, started)
-        record_litert_metrics(options.output, [BENCHMARK], lambda line: _log(line, started))
+    tune_and_measure(options.output, started, options.evaluate)
     _record_run(options.output, time.time() - started, cpu_seconds() - cpu_started,
                 load_started)
     if options.evaluate:
@@ -396,20 +390,28 @@ def real_hand_lines(raw: dict) -> list[str]:
     return lines
 
 
-def retune_events(bundle: str) -> dict:
-    """Choose a trained bundle's event options again (tune_event_options) and re-measure what
-    depends on them (airwriting-lasa on TF and LiteRT), without retraining; the manifest
-    records how long that took. Returns tune_event_options' result."""
-    from framescribe.models.bundle.bundle_writer import write_json_atomically
+def tune_and_measure(bundle: str, started: float, evaluate: bool = True) -> dict:
+    """The recipe's steps after training: tune_event_options, then (evaluate) airwriting-lasa
+    on TF and LiteRT, which depend on them. Returns tune_event_options' result."""
     from framescribe.models.runtimes.litert_export import record_litert_metrics
 
-    started = time.time()
     tuned = tune_event_options(bundle)
     _log(f"event options {tuned['options']}: validation event F1 "
          f"{tuned['synthetic_event_f1']:.4f} (synthetic), {tuned['real_event_f1']:.4f} "
          "(real hand)", started)
-    evaluate_and_report(bundle, started)
-    record_litert_metrics(bundle, [BENCHMARK], lambda line: _log(line, started))
+    if evaluate:
+        evaluate_and_report(bundle, started)
+        record_litert_metrics(bundle, [BENCHMARK], lambda line: _log(line, started))
+    return tuned
+
+
+def retune_events(bundle: str) -> dict:
+    """tune_and_measure on a trained bundle (no retraining); the manifest records how long
+    that took. Returns tune_event_options' result."""
+    from framescribe.models.bundle.bundle_writer import write_json_atomically
+
+    started = time.time()
+    tuned = tune_and_measure(bundle, started)
     path = Path(bundle) / "manifest.json"
     raw = json.loads(path.read_text("utf-8"))
     raw["training"]["event_tuning"]["retuned_s"] = round(time.time() - started, 1)
