@@ -10,7 +10,8 @@ written by a synthetic tracked hand (`make train-airwriting`, models/bundles/air
    steps) and more weight on a shape's first frames (frame_targets);
 3. the bundle: no frame encoder, gesture_input "landmarks", landmark_features "fingertip",
    LiteRT files; event options tuned on validation streams (tune_event_options: the runs on
-   synthetic tracks, the events' timing on real-hand clips through MediaPipe);
+   synthetic tracks, then the idle threshold and the events' timing on real-hand clips through
+   MediaPipe; `--retune-events` redoes this on a trained bundle);
 4. `airwriting-lasa` test metrics (held-out demonstrations 5-6) on TensorFlow and on LiteRT,
    recorded in the manifest and written to REPORT in the bundle, with the recipe's wall-clock
    and CPU time.
